@@ -1,0 +1,108 @@
+"""The `paystream` command line: one root, with subcommands contributed by each package."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from devstack.jars import SetupError
+from devstack.process import group_alive
+from devstack.stack import LocalStack, down, read_state, write_state
+
+app = typer.Typer(help="paystream: event-driven payment orchestration", no_args_is_help=True)
+stack_app = typer.Typer(help="The local Kafka + SQS stack (real servers on 127.0.0.1)",
+                        no_args_is_help=True)
+app.add_typer(stack_app, name="stack")
+console = Console()
+
+
+def _print_components(stack: LocalStack) -> None:
+    table = Table(title="paystream local stack")
+    for col in ("component", "pid", "address", "start-up", "log"):
+        table.add_column(col)
+    for comp in stack.components():
+        table.add_row(comp.name, str(comp.pid), comp.address, f"{comp.started_in_s:.1f}s",
+                      comp.log)
+    console.print(table)
+    for key, value in stack.env.items():
+        console.print(f"export {key}={value}")
+
+
+def _running() -> bool:
+    state = read_state()
+    if state is None:
+        return False
+    comps = state.get("components", [])
+    assert isinstance(comps, list)
+    return any(group_alive(int(c["pid"])) for c in comps)
+
+
+@stack_app.command("up")
+def stack_up(
+    foreground: bool = typer.Option(False, help="Stay attached; Ctrl-C stops the stack."),
+) -> None:
+    """Start Kafka (KRaft) and ElasticMQ, fetching their jars on first use."""
+    if _running():
+        console.print("[yellow]stack already running[/yellow]; `paystream stack status`")
+        raise typer.Exit(0)
+    began = time.monotonic()
+    stack = LocalStack()
+    try:
+        stack.start()
+    except SetupError as exc:
+        console.print(f"[red]stack failed to start:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    total = time.monotonic() - began
+    write_state(stack)
+    _print_components(stack)
+    console.print(f"stack up in {total:.1f}s (including any first-time jar download)")
+    if not foreground:
+        return
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    console.print("running; Ctrl-C stops everything")
+    stop.wait()
+    stack.stop()
+    down()
+    console.print("stack stopped")
+
+
+@stack_app.command("down")
+def stack_down() -> None:
+    """Stop every server `stack up` started."""
+    stopped = down()
+    console.print(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
+
+
+@stack_app.command("status")
+def stack_status(as_json: bool = typer.Option(False, "--json")) -> None:
+    """What runs, on which ports, and how long start-up took."""
+    state = read_state()
+    if state is None:
+        console.print("stack is not running")
+        raise typer.Exit(1)
+    comps = state.get("components", [])
+    assert isinstance(comps, list)
+    for comp in comps:
+        comp["alive"] = group_alive(int(comp["pid"]))
+    if as_json:
+        print(json.dumps(state, indent=2))
+        return
+    table = Table(title="paystream local stack")
+    for col in ("component", "pid", "alive", "address", "start-up", "log"):
+        table.add_column(col)
+    for comp in comps:
+        table.add_row(comp["name"], str(comp["pid"]), "yes" if comp["alive"] else "NO",
+                      comp["address"], f"{comp['started_in_s']:.1f}s", comp["log"])
+    console.print(table)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,97 @@
+"""ElasticMQ: an SQS-protocol server, with the payment FIFO queue and its dead-letter queue."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+
+from devstack.jars import SetupError, classpath, java_bin
+from devstack.paths import DEVSTACK_DIR, logs_dir
+from devstack.ports import free_port
+from devstack.process import ManagedProcess
+
+PAYMENT_QUEUE = "payment-requests.fifo"
+PAYMENT_DLQ = "payment-requests-dlq.fifo"
+MAX_RECEIVE_COUNT = 5
+VISIBILITY_TIMEOUT_S = 30
+
+
+def sqs_client(endpoint_url: str):  # type: ignore[no-untyped-def]
+    """A boto3 SQS client for the local server (any credentials are accepted there)."""
+    return boto3.client(
+        "sqs", endpoint_url=endpoint_url, region_name="us-east-1",
+        aws_access_key_id="local", aws_secret_access_key="local",
+    )
+
+
+@dataclass
+class ElasticMQServer:
+    data_dir: Path
+    port: int = field(default_factory=free_port)
+    process: ManagedProcess | None = None
+    started_in_s: float = 0.0
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _config(self) -> str:
+        return f"""include classpath("application.conf")
+node-address {{ protocol = http, host = 127.0.0.1, port = {self.port}, context-path = "" }}
+rest-sqs {{
+  enabled = true, bind-port = {self.port}, bind-hostname = "127.0.0.1", sqs-limits = strict
+}}
+rest-stats {{ enabled = false }}
+aws {{ region = us-east-1, accountId = 000000000000 }}
+queues {{
+  "{PAYMENT_DLQ}" {{
+    fifo = true
+    contentBasedDeduplication = false
+  }}
+  "{PAYMENT_QUEUE}" {{
+    fifo = true
+    contentBasedDeduplication = false
+    defaultVisibilityTimeout = {VISIBILITY_TIMEOUT_S} seconds
+    receiveMessageWait = 0 seconds
+    deadLettersQueue {{
+      name = "{PAYMENT_DLQ}"
+      maxReceiveCount = {MAX_RECEIVE_COUNT}
+    }}
+  }}
+}}
+"""
+
+    def start(self, timeout: float = 60.0) -> None:
+        began = time.monotonic()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        conf = self.data_dir / "elasticmq.conf"
+        conf.write_text(self._config())
+        argv = [
+            java_bin(), "-Xms64m", "-Xmx256m", f"-Dconfig.file={conf}",
+            f"-Dlogback.configurationFile={DEVSTACK_DIR / 'elasticmq-logback.xml'}",
+            "-cp", classpath("elasticmq"), "org.elasticmq.server.Main",
+        ]
+        self.process = ManagedProcess("elasticmq", argv, logs_dir() / f"elasticmq-{self.port}.log")
+        self.process.start()
+        deadline = time.monotonic() + timeout
+        client = sqs_client(self.endpoint_url)
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            if not self.process.alive():
+                raise SetupError(f"elasticmq exited during start-up:\n{self.process.tail()}")
+            try:
+                client.get_queue_url(QueueName=PAYMENT_QUEUE)
+                self.started_in_s = time.monotonic() - began
+                return
+            except Exception as exc:  # readiness probe
+                last = exc
+                time.sleep(0.2)
+        self.stop()
+        raise SetupError(f"elasticmq not ready after {timeout:.0f}s: {last!r}")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
