@@ -104,5 +104,31 @@ def stack_status(as_json: bool = typer.Option(False, "--json")) -> None:
     console.print(table)
 
 
+@app.command("worker")
+def worker(loglevel: str = typer.Option("info", help="crit|error|warn|info|debug")) -> None:
+    """Run a Faust worker: the executor agent, tables and web views."""
+    from streams.worker import run_worker
+
+    run_worker(loglevel=loglevel)
+
+
+@app.command("bridge")
+def bridge() -> None:
+    """Run the SQS FIFO -> Kafka `payment-requests` bridge."""
+    from bridge_sqs.service import run_bridge
+
+    run_bridge()
+
+
+def _register_subapps() -> None:
+    from gateway.cli import sim_app
+    from schemas.cli import schemas_app
+
+    app.add_typer(sim_app, name="sim", help="The Braintree-compatible simulator")
+    app.add_typer(schemas_app, name="schemas", help="JSON Schema and AsyncAPI documents")
+
+
+_register_subapps()
+
 if __name__ == "__main__":
     app()

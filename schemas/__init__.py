@@ -1,0 +1,7 @@
+"""Wire models (pydantic v2, JSON on the wire), one concept per module.
+
+money (Money), payment_request (PaymentRequest), outcomes (the six outcome events),
+orders (OrderCreated, OrderAnomaly, FulfillmentRequested), dead_letter (DeadLetter),
+codec (faust codecs), generate/cli (JSON Schema + AsyncAPI under generated/).
+Nothing is re-exported here so importing one model does not pull in faust.
+"""

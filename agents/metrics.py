@@ -1,0 +1,23 @@
+"""Prometheus metrics of the worker's agents."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+REQUESTS = Counter("paystream_executor_requests_total", "Payment requests handled",
+                   ["kind", "result"])
+DUPLICATES = Counter("paystream_executor_duplicates_total",
+                     "Requests already processed (redelivery), not executed again")
+GATEWAY_CALLS = Counter("paystream_gateway_calls_total", "Gateway calls by operation and outcome",
+                        ["operation", "outcome"])
+GATEWAY_LATENCY = Histogram("paystream_gateway_call_seconds", "Gateway call latency",
+                            ["operation"],
+                            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5, 10))
+RETRIES = Counter("paystream_gateway_retries_total", "Retries after transient gateway errors",
+                  ["operation"])
+DEAD_LETTERS = Counter("paystream_dead_letters_total", "Messages parked in a dead-letter topic",
+                       ["source"])
+IN_FLIGHT = Gauge("paystream_executor_in_flight", "Requests being executed now")
+ORDER_ANOMALIES = Counter("paystream_order_anomalies_total",
+                          "Outcome events that were impossible for the order's state",
+                          ["event_type"])

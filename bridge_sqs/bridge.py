@@ -1,0 +1,165 @@
+"""SQS FIFO -> Kafka `payment-requests`, never losing and never reordering an order.
+
+A message is deleted from SQS only after Kafka acknowledged it (acks=all, idempotent
+producer): a crash at any point means redelivery, never loss. The executor tolerates the
+resulting duplicates by idempotency key. A message that fails validation is copied to the
+dead-letter queue with its reason and deleted, so it never blocks the rest of its group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from bridge_sqs import metrics
+from bridge_sqs.settings import BridgeSettings
+from bridge_sqs.validation import Accepted, Rejected, validate_message
+from devstack.sqs import sqs_client
+from streams.logs import get_logger
+
+log = get_logger("paystream.bridge")
+
+CORRELATION_ATTRIBUTE = "correlation_id"
+
+
+class SqsKafkaBridge:
+    def __init__(self, settings: BridgeSettings | None = None) -> None:
+        self.settings = settings or BridgeSettings()
+        self._sqs: Any = None
+        self._producer: AIOKafkaProducer | None = None
+        self.queue_url = ""
+        self.dlq_url = ""
+        self._stopping = asyncio.Event()
+
+    async def start(self) -> None:
+        s = self.settings
+        self._sqs = sqs_client(s.sqs_endpoint_url) if s.sqs_endpoint_url else _aws_sqs(s)
+        self.queue_url = (await asyncio.to_thread(
+            self._sqs.get_queue_url, QueueName=s.queue_name))["QueueUrl"]
+        self.dlq_url = (await asyncio.to_thread(
+            self._sqs.get_queue_url, QueueName=s.dead_letter_queue_name))["QueueUrl"]
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=s.kafka_bootstrap_servers, acks="all", enable_idempotence=True,
+            linger_ms=2,
+        )
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    def request_stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Poll until stopped; each receiver finishes its batch before returning."""
+        receivers = [asyncio.create_task(self._receive_loop(i))
+                     for i in range(self.settings.receivers)]
+        depth = asyncio.create_task(self._depth_loop())
+        try:
+            await self._stopping.wait()
+        finally:
+            await asyncio.gather(*receivers, return_exceptions=True)
+            depth.cancel()
+
+    async def _receive_loop(self, _: int) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self.run_once()
+            except Exception as exc:  # a failed poll must not end the bridge
+                log.error("bridge_poll_failed", error=type(exc).__name__, detail=str(exc))
+                await asyncio.sleep(1.0)
+
+    async def _depth_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                for name, url in (("source", self.queue_url), ("dlq", self.dlq_url)):
+                    attrs = (await asyncio.to_thread(
+                        self._sqs.get_queue_attributes, QueueUrl=url,
+                        AttributeNames=["ApproximateNumberOfMessages"]))["Attributes"]
+                    metrics.QUEUE_DEPTH.labels(name).set(int(attrs["ApproximateNumberOfMessages"]))
+            except Exception as exc:  # metrics only; never fatal
+                log.warning("queue_depth_failed", error=type(exc).__name__)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.settings.queue_depth_interval_s)
+
+    async def run_once(self) -> int:
+        """One receive + forward + delete round; returns the number of messages handled."""
+        s = self.settings
+        resp = await asyncio.to_thread(
+            self._sqs.receive_message, QueueUrl=self.queue_url,
+            MaxNumberOfMessages=s.batch_size, WaitTimeSeconds=s.wait_time_s,
+            AttributeNames=["MessageGroupId", "ApproximateReceiveCount"],
+            MessageAttributeNames=["All"],
+        )
+        messages: list[dict[str, Any]] = resp.get("Messages", [])
+        if not messages:
+            return 0
+        began = time.perf_counter()
+        metrics.RECEIVED.inc(len(messages))
+        assert self._producer is not None
+        sends: list[tuple[dict[str, Any], asyncio.Future[Any]]] = []
+        done: list[dict[str, Any]] = []
+        for msg in messages:
+            verdict = validate_message(msg["Body"], msg.get("Attributes", {}).get("MessageGroupId"))
+            if isinstance(verdict, Rejected):
+                await self._dead_letter(msg, verdict.reason)
+                done.append(msg)
+                continue
+            assert isinstance(verdict, Accepted)
+            headers = [("correlation_id", verdict.request.correlation_id.encode())]
+            # send() enqueues in order; one partition per order keeps that order in Kafka.
+            fut = await self._producer.send(s.topic, verdict.body,
+                                            key=verdict.request.order_id.encode(), headers=headers)
+            sends.append((msg, fut))
+        for msg, fut in sends:
+            try:
+                await fut
+            except Exception as exc:
+                metrics.KAFKA_ERRORS.inc()
+                log.error("kafka_send_failed", message_id=msg["MessageId"],
+                          error=type(exc).__name__)
+                continue  # left on SQS: it becomes visible again and is retried
+            metrics.FORWARDED.inc()
+            done.append(msg)
+        await self._delete(done)
+        metrics.FORWARD_LATENCY.observe(time.perf_counter() - began)
+        return len(messages)
+
+    async def _dead_letter(self, msg: dict[str, Any], reason: str) -> None:
+        metrics.REJECTED.inc()
+        group = msg.get("Attributes", {}).get("MessageGroupId") or "invalid"
+        log.warning("message_dead_lettered", message_id=msg["MessageId"], reason=reason)
+        await asyncio.to_thread(
+            self._sqs.send_message, QueueUrl=self.dlq_url, MessageBody=msg["Body"],
+            MessageGroupId=group, MessageDeduplicationId=msg["MessageId"],
+            MessageAttributes={
+                "reason": {"DataType": "String", "StringValue": reason[:1024]},
+                "source_queue": {"DataType": "String", "StringValue": self.settings.queue_name},
+            },
+        )
+
+    async def _delete(self, messages: list[dict[str, Any]]) -> None:
+        for start in range(0, len(messages), 10):
+            chunk = messages[start:start + 10]
+            if not chunk:
+                continue
+            resp = await asyncio.to_thread(
+                self._sqs.delete_message_batch, QueueUrl=self.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                         for i, m in enumerate(chunk)])
+            for failure in resp.get("Failed", []):
+                # Already forwarded; redelivery is a harmless duplicate for the executor.
+                log.warning("sqs_delete_failed", code=failure.get("Code"))
+
+
+def _aws_sqs(settings: BridgeSettings) -> Any:
+    import boto3
+
+    return boto3.client("sqs", region_name=settings.aws_region)

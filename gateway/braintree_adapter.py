@@ -1,0 +1,448 @@
+"""`BraintreeGateway`: the payment gateway port on the official `braintree` SDK.
+
+The SDK is synchronous (requests), so every call runs in a bounded thread pool and the
+event loop never blocks. Every money-moving call carries `api_request_key`, Braintree's
+idempotency key, so retrying after an unknown outcome returns the original transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import braintree
+import requests
+from braintree import exceptions as bt_exc
+from braintree.exceptions.http import connection_error as bt_conn
+from braintree.exceptions.http import timeout_error as bt_timeout
+
+from gateway.errors import (
+    AuthenticationGatewayError,
+    GatewayError,
+    GatewayValidationError,
+    IdempotencyKeyInFlightError,
+    NotFoundGatewayError,
+    OutcomeUnknownError,
+    PermanentGatewayError,
+    TransientGatewayError,
+)
+from gateway.port import (
+    Outcome,
+    PaymentMethodType,
+    Transaction,
+    TransactionResult,
+    VaultedPaymentMethod,
+)
+from gateway.settings import GatewaySettings
+from schemas.money import Money
+
+log = logging.getLogger("gateway.braintree")
+
+T = TypeVar("T")
+
+_INSTRUMENT_TYPES: dict[str, PaymentMethodType] = {
+    "credit_card": PaymentMethodType.CREDIT_CARD,
+    "paypal_account": PaymentMethodType.PAYPAL,
+    "apple_pay_card": PaymentMethodType.APPLE_PAY,
+    "android_pay_card": PaymentMethodType.GOOGLE_PAY,
+}
+_DECLINE_OUTCOMES: dict[str, Outcome] = {
+    "processor_declined": Outcome.PROCESSOR_DECLINED,
+    "settlement_declined": Outcome.PROCESSOR_DECLINED,
+    "gateway_rejected": Outcome.GATEWAY_REJECTED,
+    "failed": Outcome.FAILED,
+}
+KEY_IN_FLIGHT = "915233"
+CUSTOMER_ID_IN_USE = "91609"
+
+
+def build_environment(settings: GatewaySettings) -> braintree.Environment:
+    if settings.environment == "sandbox":
+        return braintree.Environment.Sandbox
+    if settings.environment == "production":
+        return braintree.Environment.Production
+    host, port = settings.simulator_host_port()
+    # Any port but "443" makes the SDK speak plain HTTP, which the simulator serves.
+    return braintree.Environment("simulator", host, port, "", False, None)
+
+
+def classify(exc: BaseException, operation: str, *, mutating: bool) -> GatewayError:
+    """Map an SDK / transport exception to the port's error taxonomy."""
+    maybe_applied = OutcomeUnknownError if mutating else TransientGatewayError
+    if isinstance(exc, GatewayError):
+        return exc
+    if isinstance(exc, requests.exceptions.ConnectTimeout | bt_timeout.ConnectTimeoutError):
+        return TransientGatewayError("connect timeout", operation=operation)
+    if isinstance(exc, requests.exceptions.ReadTimeout | bt_timeout.ReadTimeoutError):
+        return maybe_applied("read timeout: the request may have been applied",
+                             operation=operation)
+    if isinstance(exc, requests.exceptions.ConnectionError | bt_conn.ConnectionError):
+        if _never_connected(exc):
+            return TransientGatewayError("connection refused", operation=operation)
+        return maybe_applied("connection lost before the answer arrived", operation=operation)
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError | bt_timeout.TimeoutError):
+        return maybe_applied("incomplete answer", operation=operation)
+    if isinstance(exc, TimeoutError):
+        return maybe_applied("no answer within the timeout", operation=operation)
+    if isinstance(exc, bt_exc.AuthenticationError | bt_exc.AuthorizationError):
+        return AuthenticationGatewayError(
+            f"{type(exc).__name__}: check merchant id and keys", operation=operation)
+    if isinstance(exc, bt_exc.NotFoundError):
+        return NotFoundGatewayError("not found", operation=operation)
+    if isinstance(exc, bt_exc.TooManyRequestsError):
+        return TransientGatewayError("throttled (429)", operation=operation, status=429)
+    if isinstance(exc, bt_exc.ServiceUnavailableError):
+        return TransientGatewayError("service unavailable (503)", operation=operation,
+                                     status=503)
+    if isinstance(exc, bt_exc.ServerError):
+        return _status(maybe_applied, "server error (500)", operation, 500)
+    if isinstance(exc, bt_exc.GatewayTimeoutError):
+        return _status(maybe_applied, "gateway timeout (504)", operation, 504)
+    if isinstance(exc, bt_exc.RequestTimeoutError):
+        return TransientGatewayError("request timeout (408)", operation=operation, status=408)
+    if isinstance(exc, bt_exc.UnexpectedError) and "HTTP_RESPONSE 5" in str(exc):
+        return _status(maybe_applied, str(exc), operation, None)
+    if isinstance(exc, requests.exceptions.RequestException):
+        return maybe_applied(f"transport error: {type(exc).__name__}", operation=operation)
+    return PermanentGatewayError(f"{type(exc).__name__}: {exc}", operation=operation)
+
+
+def _status(
+    cls: type[TransientGatewayError], message: str, operation: str, status: int | None
+) -> TransientGatewayError:
+    return cls(message, operation=operation, status=status)
+
+
+def _never_connected(exc: BaseException) -> bool:
+    """True when the TCP connection was never established, so nothing was sent."""
+    seen: set[int] = set()
+    stack: list[Any] = [exc]
+    while stack:
+        cur = stack.pop()
+        if cur is None or id(cur) in seen:
+            continue
+        seen.add(id(cur))
+        name = type(cur).__name__
+        if name in ("NewConnectionError", "ConnectionRefusedError", "NameResolutionError"):
+            return True
+        stack.extend([getattr(cur, "reason", None), cur.__cause__, cur.__context__])
+        stack.extend(a for a in getattr(cur, "args", ()) if isinstance(a, BaseException))
+    return False
+
+
+def _aware(value: Any) -> datetime | None:
+    if not isinstance(value, datetime):
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _details(t: Any) -> Any:
+    for attr in ("credit_card_details", "apple_pay_details", "android_pay_card_details",
+                 "paypal_details"):
+        if hasattr(t, attr):
+            return getattr(t, attr)
+    return None
+
+
+def to_transaction(t: Any) -> Transaction:
+    instrument = _INSTRUMENT_TYPES.get(getattr(t, "payment_instrument_type", "") or "")
+    details = _details(t)
+    brand = last_4 = token = None
+    if details is not None and instrument is not PaymentMethodType.PAYPAL:
+        brand = getattr(details, "card_type", None)
+        last_4 = getattr(details, "last_4", None)
+    if details is not None:
+        token = getattr(details, "token", None)
+    history: dict[str, datetime | None] = {}
+    for event in getattr(t, "status_history", None) or []:
+        history.setdefault(event.status, _aware(getattr(event, "timestamp", None)))
+    customer = getattr(t, "customer_details", None)
+    return Transaction(
+        id=t.id,
+        type="credit" if t.type == "credit" else "sale",
+        status=t.status,
+        amount=Money(amount=Decimal(t.amount), currency=t.currency_iso_code),
+        order_id=getattr(t, "order_id", None) or None,
+        payment_method_type=instrument,
+        refunded_transaction_id=getattr(t, "refunded_transaction_id", None) or None,
+        refund_ids=list(getattr(t, "refund_ids", None) or []),
+        merchant_account_id=getattr(t, "merchant_account_id", None),
+        processor_response_code=getattr(t, "processor_response_code", None) or None,
+        processor_response_text=getattr(t, "processor_response_text", None) or None,
+        gateway_rejection_reason=getattr(t, "gateway_rejection_reason", None) or None,
+        card_brand=brand,
+        last_4=last_4,
+        customer_id=getattr(customer, "id", None) or None,
+        payment_method_token=token or None,
+        created_at=_aware(getattr(t, "created_at", None)),
+        updated_at=_aware(getattr(t, "updated_at", None)),
+        authorized_at=history.get("authorized"),
+        submitted_for_settlement_at=history.get("submitted_for_settlement"),
+        settled_at=history.get("settled"),
+        voided_at=history.get("voided"),
+    )
+
+
+def to_payment_method(pm: Any) -> VaultedPaymentMethod:
+    if isinstance(pm, braintree.PayPalAccount):
+        kind, brand, last_4 = PaymentMethodType.PAYPAL, None, None
+    elif isinstance(pm, braintree.ApplePayCard):
+        kind, brand, last_4 = PaymentMethodType.APPLE_PAY, pm.card_type, pm.last_4
+    elif isinstance(pm, braintree.AndroidPayCard):
+        kind, brand, last_4 = PaymentMethodType.GOOGLE_PAY, pm.card_type, pm.last_4
+    elif isinstance(pm, braintree.CreditCard):
+        kind, brand, last_4 = PaymentMethodType.CREDIT_CARD, pm.card_type, pm.last_4
+    else:
+        raise PermanentGatewayError(f"unsupported payment method {type(pm).__name__}")
+    return VaultedPaymentMethod(
+        token=pm.token,
+        customer_id=getattr(pm, "customer_id", None),
+        type=kind,
+        is_default=bool(getattr(pm, "default", False)),
+        card_brand=brand,
+        last_4=last_4,
+        expiration_month=getattr(pm, "expiration_month", None),
+        expiration_year=getattr(pm, "expiration_year", None),
+        email=getattr(pm, "email", None) if kind is PaymentMethodType.PAYPAL else None,
+        created_at=_aware(getattr(pm, "created_at", None)),
+        updated_at=_aware(getattr(pm, "updated_at", None)),
+    )
+
+
+def _validation_errors(result: Any) -> list[GatewayValidationError]:
+    return [GatewayValidationError(code=str(e.code), message=str(e.message),
+                                   attribute=str(e.attribute))
+            for e in result.errors.deep_errors]
+
+
+def _raise_for_errors(result: Any, operation: str) -> None:
+    errors = _validation_errors(result)
+    if any(e.code == KEY_IN_FLIGHT for e in errors):
+        raise IdempotencyKeyInFlightError(result.message, operation=operation)
+    raise PermanentGatewayError(result.message, errors=errors, operation=operation)
+
+
+def to_result(result: Any, operation: str) -> TransactionResult:
+    """Successful and declined results become outcomes; validation errors raise."""
+    if result.is_success:
+        t = result.transaction
+        return TransactionResult(
+            outcome=Outcome.APPROVED, transaction=to_transaction(t),
+            processor_response_code=getattr(t, "processor_response_code", None) or None,
+            processor_response_text=getattr(t, "processor_response_text", None) or None,
+            message="approved",
+        )
+    t = result.transaction
+    if t is None:
+        _raise_for_errors(result, operation)
+    outcome = _DECLINE_OUTCOMES.get(t.status, Outcome.FAILED)
+    return TransactionResult(
+        outcome=outcome, transaction=to_transaction(t),
+        processor_response_code=getattr(t, "processor_response_code", None) or None,
+        processor_response_text=getattr(t, "processor_response_text", None) or None,
+        gateway_rejection_reason=getattr(t, "gateway_rejection_reason", None) or None,
+        message=result.message,
+    )
+
+
+class BraintreeGateway:
+    """The production adapter. Also drives the simulator; only the settings differ."""
+
+    def __init__(self, settings: GatewaySettings | None = None) -> None:
+        self.settings = settings or GatewaySettings()
+        self._config = braintree.Configuration(
+            environment=build_environment(self.settings),
+            merchant_id=self.settings.merchant_id,
+            public_key=self.settings.public_key,
+            private_key=self.settings.private_key.get_secret_value(),
+            timeout=self.settings.timeout_seconds,
+        )
+        self._sdk = braintree.BraintreeGateway(self._config)
+        self._pool = ThreadPoolExecutor(max_workers=self.settings.max_workers,
+                                        thread_name_prefix="braintree")
+        # requests applies its timeout per connect and per read; this bounds the whole call.
+        self._call_timeout = self.settings.timeout_seconds * 2 + 1
+        self._closed = False
+
+    async def _call(self, operation: str, fn: Callable[[], T], *, mutating: bool) -> T:
+        if self._closed:
+            raise PermanentGatewayError("gateway is closed", operation=operation)
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._pool, fn)
+        try:
+            return await asyncio.wait_for(future, self._call_timeout)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            err = classify(exc, operation, mutating=mutating)
+            log.warning("braintree %s failed: %s (%s)", operation, type(err).__name__,
+                        err.message)
+            raise err from exc
+
+    def _merchant_account(self, currency: str) -> str:
+        try:
+            return self.settings.merchant_accounts[currency]
+        except KeyError:
+            raise PermanentGatewayError(
+                f"no merchant account configured for {currency}",
+                errors=[GatewayValidationError("currency_not_configured",
+                                               f"no merchant account for {currency}",
+                                               "merchant_account_id")],
+                operation="authorize") from None
+
+    # -- transactions ------------------------------------------------------------------
+
+    async def authorize(
+        self,
+        *,
+        order_id: str,
+        amount: Money,
+        idempotency_key: str,
+        payment_method_token: str | None = None,
+        payment_method_nonce: str | None = None,
+        customer_id: str | None = None,
+    ) -> TransactionResult:
+        params: dict[str, Any] = {
+            "amount": amount.to_gateway(),
+            "order_id": order_id,
+            "api_request_key": idempotency_key,
+            "merchant_account_id": self._merchant_account(amount.currency),
+            "options": {"submit_for_settlement": False},
+        }
+        if payment_method_nonce:
+            params["payment_method_nonce"] = payment_method_nonce
+        if payment_method_token:
+            params["payment_method_token"] = payment_method_token
+        if customer_id:
+            params["customer_id"] = customer_id
+        result = await self._call("authorize", functools.partial(
+            self._sdk.transaction.sale, params), mutating=True)
+        return self._log(to_result(result, "authorize"), "authorize", order_id)
+
+    async def capture(
+        self, *, transaction_id: str, idempotency_key: str, amount: Money | None = None
+    ) -> TransactionResult:
+        result = await self._call("capture", functools.partial(
+            self._sdk.transaction.submit_for_settlement, transaction_id,
+            amount.to_gateway() if amount is not None else None,
+            {"api_request_key": idempotency_key}), mutating=True)
+        return self._log(to_result(result, "capture"), "capture", None)
+
+    async def void(self, *, transaction_id: str, idempotency_key: str) -> TransactionResult:
+        result = await self._call("void", functools.partial(
+            self._sdk.transaction.void, transaction_id, {"api_request_key": idempotency_key}),
+            mutating=True)
+        return self._log(to_result(result, "void"), "void", None)
+
+    async def refund(
+        self, *, transaction_id: str, idempotency_key: str, amount: Money | None = None
+    ) -> TransactionResult:
+        options: dict[str, Any] = {"api_request_key": idempotency_key}
+        if amount is not None:
+            options["amount"] = amount.to_gateway()
+        result = await self._call("refund", functools.partial(
+            self._sdk.transaction.refund, transaction_id, options), mutating=True)
+        return self._log(to_result(result, "refund"), "refund", None)
+
+    async def find_transaction(self, transaction_id: str) -> Transaction | None:
+        try:
+            t = await self._call("find_transaction", functools.partial(
+                self._sdk.transaction.find, transaction_id), mutating=False)
+        except NotFoundGatewayError:
+            return None
+        return to_transaction(t)
+
+    async def find_transactions_by_order(self, order_id: str) -> list[Transaction]:
+        def search() -> list[Any]:
+            # The collection pages lazily over HTTP: drain it inside the worker thread.
+            found = self._sdk.transaction.search(braintree.TransactionSearch.order_id == order_id)
+            return list(found.items)
+
+        txns = await self._call("find_transactions_by_order", search, mutating=False)
+        return sorted((to_transaction(t) for t in txns),
+                      key=lambda t: (t.created_at or datetime.min.replace(tzinfo=UTC), t.id))
+
+    # -- customers and vault -----------------------------------------------------------
+
+    async def create_customer(self, *, customer_id: str, email: str | None = None) -> str:
+        params: dict[str, Any] = {"id": customer_id}
+        if email:
+            params["email"] = email
+        result = await self._call("create_customer", functools.partial(
+            self._sdk.customer.create, params), mutating=True)
+        if result.is_success:
+            return str(result.customer.id)
+        errors = _validation_errors(result)
+        if [e.code for e in errors] == [CUSTOMER_ID_IN_USE]:
+            # Our customer ids are ours: "already exists" is the success of a retry.
+            return customer_id
+        raise PermanentGatewayError(result.message, errors=errors, operation="create_customer")
+
+    async def vault_payment_method(
+        self, *, customer_id: str, nonce: str, make_default: bool = False
+    ) -> VaultedPaymentMethod:
+        params: dict[str, Any] = {"customer_id": customer_id, "payment_method_nonce": nonce}
+        if make_default:
+            params["options"] = {"make_default": True}
+        result = await self._call("vault_payment_method", functools.partial(
+            self._sdk.payment_method.create, params), mutating=True)
+        if not result.is_success:
+            _raise_for_errors(result, "vault_payment_method")
+        return to_payment_method(result.payment_method)
+
+    async def find_payment_method(self, token: str) -> VaultedPaymentMethod | None:
+        try:
+            pm = await self._call("find_payment_method", functools.partial(
+                self._sdk.payment_method.find, token), mutating=False)
+        except NotFoundGatewayError:
+            return None
+        return to_payment_method(pm)
+
+    async def update_payment_method(
+        self,
+        token: str,
+        *,
+        make_default: bool | None = None,
+        expiration_month: str | None = None,
+        expiration_year: str | None = None,
+        billing_postal_code: str | None = None,
+    ) -> VaultedPaymentMethod:
+        params: dict[str, Any] = {}
+        if make_default is not None:
+            params["options"] = {"make_default": make_default}
+        if expiration_month is not None:
+            params["expiration_month"] = expiration_month
+        if expiration_year is not None:
+            params["expiration_year"] = expiration_year
+        if billing_postal_code is not None:
+            params["billing_address"] = {"postal_code": billing_postal_code,
+                                         "options": {"update_existing": True}}
+        result = await self._call("update_payment_method", functools.partial(
+            self._sdk.payment_method.update, token, params), mutating=True)
+        if not result.is_success:
+            _raise_for_errors(result, "update_payment_method")
+        return to_payment_method(result.payment_method)
+
+    async def delete_payment_method(self, token: str) -> None:
+        await self._call("delete_payment_method", functools.partial(
+            self._sdk.payment_method.delete, token), mutating=True)
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await asyncio.get_running_loop().run_in_executor(
+            None, functools.partial(self._pool.shutdown, wait=True))
+
+    @staticmethod
+    def _log(result: TransactionResult, operation: str, order_id: str | None) -> TransactionResult:
+        t = result.transaction
+        log.info("braintree %s order=%s txn=%s outcome=%s status=%s", operation, order_id,
+                 t.id if t else None, result.outcome.value, t.status if t else None)
+        return result

@@ -1,0 +1,38 @@
+"""Settings of the stream-processing worker, from the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from devstack.paths import cache_dir
+
+
+def _default_datadir() -> Path:
+    return cache_dir() / "worker-data"
+
+
+class WorkerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PAYSTREAM_WORKER_", extra="ignore")
+
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:9092",
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS",
+                                      "PAYSTREAM_WORKER_KAFKA_BOOTSTRAP_SERVERS"),
+    )
+    app_id: str = "paystream"
+    datadir: Path = Field(default_factory=_default_datadir)
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    # Partitions of every keyed topic; tables are co-partitioned with their sources.
+    partitions: int = 4
+    replication_factor: int = 1
+    # Upper bound on gateway calls in flight in one worker (different orders only).
+    in_flight: int = 64
+    # Transient gateway errors: retries with exponential backoff and full jitter.
+    max_attempts: int = 5
+    backoff_base_s: float = 0.2
+    backoff_cap_s: float = 5.0
+    store: str = "rocksdb://"

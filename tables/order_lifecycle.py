@@ -1,0 +1,505 @@
+"""Order lifecycle: a pure state machine over order-created and payment outcome events.
+
+No I/O and no faust here; the order agent feeds events in and writes the returned
+Order back to its table. Every function returns a new Order and never raises on an
+event it cannot apply: that is recorded as an Anomaly, because a consumer that raised
+would stop the partition for every other order behind it.
+
+Ordering: the executor stamps each outcome with a per-order `sequence`. Outcome topics
+are separate, so their events can arrive in any interleaving; an early event is held
+in `pending` until the gap before it fills, which makes the final state independent
+of delivery order and of redelivery.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Final
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.money import Money
+from schemas.orders import FulfillmentRequested, OrderAnomaly, OrderCreated
+from schemas.outcomes import OutcomeEvent, PaymentOutcome
+from schemas.payment_request import PaymentKind, PaymentMethodType
+from schemas.types import derived_event_id
+
+# Enough to recognise any realistic redelivery of an order's events, small enough
+# that a table value stays a few KiB.
+MAX_SEEN_EVENT_IDS: Final = 256
+# A gap that has not filled after this many later events is treated as lost:
+# the held events are applied with an anomaly rather than waiting forever.
+MAX_PENDING: Final = 32
+MAX_ANOMALIES: Final = 100
+
+
+class OrderState(StrEnum):
+    CREATED = "CREATED"
+    AUTHORIZED = "AUTHORIZED"
+    PAID = "PAID"
+    PARTIALLY_REFUNDED = "PARTIALLY_REFUNDED"
+    REFUNDED = "REFUNDED"
+    REVERSED = "REVERSED"
+    DECLINED = "DECLINED"
+    FAILED = "FAILED"
+
+
+TERMINAL_STATES: Final = frozenset({OrderState.REFUNDED, OrderState.REVERSED})
+
+# A declined or failed authorization leaves the order payable: the customer may retry
+# with another payment method, so approve is accepted again from those states.
+_ALLOWED_KINDS: Final[dict[OrderState, frozenset[PaymentKind]]] = {
+    OrderState.CREATED: frozenset({"approve"}),
+    OrderState.DECLINED: frozenset({"approve"}),
+    OrderState.FAILED: frozenset({"approve"}),
+    OrderState.AUTHORIZED: frozenset({"deposit", "reverse"}),
+    # Reverse of a paid order works only until settlement and refund only after it;
+    # the order does not know settlement, the executor's ledger decides.
+    OrderState.PAID: frozenset({"refund", "reverse"}),
+    OrderState.PARTIALLY_REFUNDED: frozenset({"refund"}),
+    OrderState.REFUNDED: frozenset(),
+    OrderState.REVERSED: frozenset(),
+}
+
+_APPROVABLE: Final = frozenset({OrderState.CREATED, OrderState.DECLINED, OrderState.FAILED})
+
+
+class HistoryEntry(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_id: str
+    event_type: str
+    sequence: int
+    from_state: OrderState
+    to_state: OrderState
+    at: datetime
+    correlation_id: str
+    reason: str | None = None
+
+
+class Anomaly(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_id: str
+    event_type: str
+    from_state: OrderState
+    reason: str
+    at: datetime
+    correlation_id: str | None = None
+
+
+class Order(BaseModel):
+    """One order's lifecycle. Immutable: every change is a new Order."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    order_id: str
+    customer_id: str
+    state: OrderState = OrderState.CREATED
+    # None until an order-created or an outcome with an amount names the currency.
+    currency: str | None = None
+    expected_amount: Money | None = None
+    authorized_amount: Money | None = None
+    captured_amount: Money | None = None
+    refunded_amount: Money | None = None
+    authorization_transaction_id: str | None = None
+    refund_transaction_ids: tuple[str, ...] = ()
+    payment_method_type: PaymentMethodType | None = None
+    last_sequence: int = Field(default=0, ge=0)
+    seen_event_ids: tuple[str, ...] = ()
+    pending: dict[int, OutcomeEvent] = Field(default_factory=dict)
+    history: tuple[HistoryEntry, ...] = ()
+    anomalies: tuple[Anomaly, ...] = ()
+    # Whether order-created has been seen; an order can exist from outcomes alone.
+    announced: bool = False
+    # Kept apart from seen_event_ids so that window holds outcomes in sequence order
+    # only, whatever moment order-created happened to arrive.
+    created_event_ids: tuple[str, ...] = ()
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def remaining_refundable(self) -> Money | None:
+        if self.captured_amount is None:
+            return None
+        if self.refunded_amount is None:
+            return self.captured_amount
+        return self.captured_amount - self.refunded_amount
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    order: Order
+    applied: list[OutcomeEvent] = field(default_factory=list)
+    duplicate: bool = False
+    held: bool = False
+    anomalies: list[Anomaly] = field(default_factory=list)
+
+
+
+def allowed_kinds(state: OrderState) -> set[PaymentKind]:
+    return set(_ALLOWED_KINDS[state])
+
+
+def new_order(order_id: str, customer_id: str, at: datetime) -> Order:
+    return Order(order_id=order_id, customer_id=customer_id, created_at=at, updated_at=at)
+
+
+# --------------------------------------------------------------------- order-created
+
+
+def apply_order_created(order: Order | None, event: OrderCreated) -> Order:
+    """Record the order's expected total; creates the order or completes an implicit one.
+
+    Does not touch the state: outcomes may already have moved it on.
+    """
+    if order is None:
+        order = new_order(event.order_id, event.customer_id, event.occurred_at)
+    if event.event_id in order.created_event_ids:
+        return order
+    seen = (*order.created_event_ids, event.event_id)[-MAX_ANOMALIES:]
+    if order.announced:
+        update_seen = {"created_event_ids": seen}
+        if order.expected_amount != event.amount:
+            return _with_anomaly(
+                order.model_copy(update=update_seen),
+                _anomaly(order, event.event_id, event.event_type, event.occurred_at,
+                         f"order created again with a different amount {event.amount}",
+                         event.correlation_id),
+            )
+        return order.model_copy(update=update_seen)
+    update: dict[str, object] = {
+        "customer_id": event.customer_id,
+        "expected_amount": event.amount,
+        "announced": True,
+        "created_event_ids": seen,
+        # The order's creation time is the order service's, whatever arrived first.
+        "created_at": event.occurred_at,
+        "updated_at": max(order.updated_at, event.occurred_at),
+    }
+    if order.currency is None:
+        update["currency"] = event.amount.currency
+    updated = order.model_copy(update=update)
+    if order.currency is not None and order.currency != event.amount.currency:
+        updated = _with_anomaly(
+            updated,
+            _anomaly(order, event.event_id, event.event_type, event.occurred_at,
+                     f"order created in {event.amount.currency} but paid in {order.currency}",
+                     event.correlation_id),
+        )
+    return updated
+
+
+# -------------------------------------------------------------------------- outcomes
+
+
+def apply_outcome(order: Order | None, event: OutcomeEvent) -> ApplyResult:
+    """Apply one outcome event, in per-order sequence order, idempotently."""
+    if order is None:
+        order = new_order(event.order_id, event.customer_id, event.occurred_at)
+
+    if event.event_id in order.seen_event_ids or _pending_has_id(order, event.event_id):
+        return ApplyResult(order=order, duplicate=True)
+
+    if event.sequence <= order.last_sequence or event.sequence in order.pending:
+        if _applied_before(order, event.event_id):
+            return ApplyResult(order=order, duplicate=True)
+        # Same position, different id: the executor produced two outcomes for one
+        # slot. Keep the first (it may already have moved money downstream) and say so.
+        anomaly = _anomaly(order, event.event_id, event.event_type, event.occurred_at,
+                           f"sequence {event.sequence} already taken by another event",
+                           event.correlation_id)
+        return ApplyResult(order=_with_anomaly(order, anomaly), duplicate=True,
+                           anomalies=[anomaly])
+
+    if event.sequence > order.last_sequence + 1:
+        held = order.model_copy(update={"pending": {**order.pending, event.sequence: event}})
+        if len(held.pending) > MAX_PENDING:
+            return skip_gap(held)
+        return ApplyResult(order=held, held=True)
+
+    order, anomalies = _step(order, event)
+    result = _drain(order)
+    return ApplyResult(
+        order=result.order,
+        applied=[event, *result.applied],
+        anomalies=anomalies + result.anomalies,
+    )
+
+
+def skip_gap(order: Order) -> ApplyResult:
+    """Give up on the missing sequence(s) before the earliest held event and apply on.
+
+    For operators (or the MAX_PENDING guard) when an outcome is known to be lost.
+    """
+    if not order.pending:
+        return ApplyResult(order=order)
+    first = min(order.pending)
+    event = order.pending[first]
+    anomaly = _anomaly(order, event.event_id, event.event_type, event.occurred_at,
+                       f"sequences {order.last_sequence + 1}..{first - 1} never arrived; "
+                       "skipped", event.correlation_id)
+    order = _with_anomaly(order, anomaly).model_copy(update={"last_sequence": first - 1})
+    result = _drain(order)
+    return ApplyResult(order=result.order, applied=result.applied,
+                       anomalies=[anomaly, *result.anomalies])
+
+
+def apply_all(order: Order | None, events: Iterable[OutcomeEvent | OrderCreated]) -> Order:
+    """Fold a batch of events; mainly for replays and tests."""
+    for event in events:
+        if isinstance(event, OrderCreated):
+            order = apply_order_created(order, event)
+        else:
+            order = apply_outcome(order, event).order
+    if order is None:
+        raise ValueError("no events to build an order from")
+    return order
+
+
+def _drain(order: Order) -> ApplyResult:
+    applied: list[OutcomeEvent] = []
+    anomalies: list[Anomaly] = []
+    while order.last_sequence + 1 in order.pending:
+        pending = dict(order.pending)
+        event = pending.pop(order.last_sequence + 1)
+        order, found = _step(order.model_copy(update={"pending": pending}), event)
+        applied.append(event)
+        anomalies += found
+    return ApplyResult(order=order, applied=applied, anomalies=anomalies)
+
+
+def _step(order: Order, event: OutcomeEvent) -> tuple[Order, list[Anomaly]]:
+    """Apply the event that is next in sequence. Always consumes the sequence number."""
+    base = order.model_copy(update={
+        "last_sequence": event.sequence,
+        "seen_event_ids": _remember(order.seen_event_ids, event.event_id),
+        "updated_at": max(order.updated_at, event.occurred_at),
+        # Until order-created says otherwise, the order began with its earliest event,
+        # whichever happened to arrive first.
+        "created_at": (order.created_at if order.announced
+                       else min(order.created_at, event.occurred_at)),
+        "currency": order.currency or _currency_of(event),
+        "payment_method_type": order.payment_method_type or event.payment_method_type,
+    })
+    outcome = _transition(base, event)
+    if isinstance(outcome, str):
+        anomaly = _anomaly(order, event.event_id, event.event_type, event.occurred_at,
+                           outcome, event.correlation_id)
+        return _with_anomaly(base, anomaly), [anomaly]
+    to_state, changes = outcome
+    entry = HistoryEntry(
+        event_id=event.event_id, event_type=event.event_type, sequence=event.sequence,
+        from_state=order.state, to_state=to_state, at=event.occurred_at,
+        correlation_id=event.correlation_id, reason=event.reason,
+    )
+    changes["state"] = to_state
+    changes["history"] = (*base.history, entry)
+    return base.model_copy(update=changes), []
+
+
+def _transition(order: Order, event: OutcomeEvent) -> tuple[OrderState, dict[str, object]] | str:
+    """The new state and field changes, or the reason the event cannot apply."""
+    state = order.state
+    kind = event.event_type
+    if kind == "payment-approved":
+        if state not in _APPROVABLE:
+            return f"approved while {state}"
+        authorized = event.authorized_amount or event.amount
+        if authorized is None:
+            return "approved without an amount"
+        if order.currency is not None and authorized.currency != order.currency:
+            return f"approved in {authorized.currency} for an order in {order.currency}"
+        return OrderState.AUTHORIZED, {
+            "authorized_amount": authorized,
+            "authorization_transaction_id": event.transaction_id,
+            "payment_method_type": event.payment_method_type or order.payment_method_type,
+        }
+    if kind == "payment-deposited":
+        if state != OrderState.AUTHORIZED:
+            return f"deposited while {state}"
+        captured = event.captured_amount or event.amount or order.authorized_amount
+        if captured is None or order.authorized_amount is None:
+            return "deposited without an amount"
+        problem = _compare(captured, order.authorized_amount, "captured", "authorized")
+        if problem:
+            return problem
+        return OrderState.PAID, {"captured_amount": captured}
+    if kind == "payment-reversed":
+        if state not in (OrderState.AUTHORIZED, OrderState.PAID):
+            return f"reversed while {state}"
+        return OrderState.REVERSED, {}
+    if kind == "payment-refunded":
+        if state not in (OrderState.PAID, OrderState.PARTIALLY_REFUNDED):
+            return f"refunded while {state}"
+        captured = order.captured_amount
+        remaining = order.remaining_refundable
+        if captured is None or remaining is None:
+            return "refunded without a captured amount"
+        if event.refunded_amount is not None:
+            refunded = event.refunded_amount
+        elif event.amount is not None:
+            refunded = (order.refunded_amount or Money.zero(captured.currency)) + event.amount
+        else:
+            refunded = captured
+        problem = _compare(refunded, captured, "refunded", "captured")
+        if problem:
+            return problem
+        refund_ids = order.refund_transaction_ids
+        if event.transaction_id is not None:
+            refund_ids = (*refund_ids, event.transaction_id)
+        to_state = (OrderState.REFUNDED if refunded.amount == captured.amount
+                    else OrderState.PARTIALLY_REFUNDED)
+        return to_state, {"refunded_amount": refunded, "refund_transaction_ids": refund_ids}
+    if kind == "payment-declined":
+        # Only a refused authorization says something about the order itself; a refused
+        # capture or refund leaves it where it was (recorded in history for support).
+        if event.request_kind == "approve" and state in _APPROVABLE:
+            return OrderState.DECLINED, {}
+        return state, {}
+    if kind == "payment-failed":
+        if event.request_kind == "approve" and state in _APPROVABLE:
+            return OrderState.FAILED, {}
+        return state, {}
+    return f"unknown event type {kind}"
+
+
+def _compare(amount: Money, limit: Money, what: str, of: str) -> str | None:
+    if amount.currency != limit.currency:
+        return f"{what} in {amount.currency} but {of} in {limit.currency}"
+    if amount.amount > limit.amount:
+        return f"{what} {amount} exceeds {of} {limit}"
+    return None
+
+
+def _currency_of(event: PaymentOutcome) -> str | None:
+    for money in (event.amount, event.authorized_amount, event.captured_amount,
+                  event.refunded_amount):
+        if money is not None:
+            return money.currency
+    return None
+
+
+def _applied_before(order: Order, event_id: str) -> bool:
+    # seen_event_ids is a bounded window; history and anomalies reach further back.
+    return any(h.event_id == event_id for h in order.history) or any(
+        a.event_id == event_id for a in order.anomalies
+    )
+
+
+def _pending_has_id(order: Order, event_id: str) -> bool:
+    return any(e.event_id == event_id for e in order.pending.values())
+
+
+def _remember(seen: tuple[str, ...], event_id: str) -> tuple[str, ...]:
+    return (*seen, event_id)[-MAX_SEEN_EVENT_IDS:]
+
+
+def _anomaly(order: Order, event_id: str, event_type: str, at: datetime, reason: str,
+             correlation_id: str | None) -> Anomaly:
+    return Anomaly(event_id=event_id, event_type=event_type, from_state=order.state,
+                   reason=reason, at=at, correlation_id=correlation_id)
+
+
+def _with_anomaly(order: Order, anomaly: Anomaly) -> Order:
+    return order.model_copy(
+        update={"anomalies": (*order.anomalies, anomaly)[-MAX_ANOMALIES:]}
+    )
+
+
+# ------------------------------------------------------------- requests (orchestrator)
+
+
+def check_request(order: Order | None, kind: PaymentKind, amount: Money | None) -> str | None:
+    """Why a new request should be refused now (HTTP 409), or None if it may proceed.
+
+    Advisory: it sees only applied outcomes, not requests still in flight; the executor's
+    ledger makes the binding decision.
+    """
+    state = order.state if order is not None else None
+    if order is not None and amount is not None and order.currency is not None \
+            and amount.currency != order.currency:
+        return f"{kind} in {amount.currency} but the order is in {order.currency}"
+    if kind == "approve":
+        if state is None or state in _APPROVABLE:
+            return None
+        return f"approve requested but the order is already {_describe(state)}"
+    if kind == "deposit":
+        if state == OrderState.AUTHORIZED:
+            assert order is not None
+            if amount is not None and order.authorized_amount is not None:
+                return _compare(amount, order.authorized_amount, "deposit", "the authorized")
+            return None
+        if state in (None, *_APPROVABLE):
+            return "deposit requested but the order has no authorization"
+        return f"deposit requested but the order is already {_describe(state)}"
+    if kind == "reverse":
+        if state in (OrderState.AUTHORIZED, OrderState.PAID):
+            return None
+        if state in (None, *_APPROVABLE):
+            return "reverse requested but the order has no authorization"
+        return f"reverse requested but the order is already {_describe(state)}"
+    # refund
+    if state in (OrderState.PAID, OrderState.PARTIALLY_REFUNDED):
+        assert order is not None
+        remaining = order.remaining_refundable
+        if amount is not None and remaining is not None:
+            return _compare(amount, remaining, "refund", "the refundable")
+        return None
+    if state in (None, OrderState.AUTHORIZED, *_APPROVABLE):
+        return "refund requested but the order was never paid"
+    return f"refund requested but the order is already {_describe(state)}"
+
+
+def _describe(state: OrderState | None) -> str:
+    return {
+        OrderState.AUTHORIZED: "authorized",
+        OrderState.PAID: "paid",
+        OrderState.PARTIALLY_REFUNDED: "partially refunded",
+        OrderState.REFUNDED: "fully refunded",
+        OrderState.REVERSED: "reversed",
+        OrderState.DECLINED: "declined",
+        OrderState.FAILED: "failed",
+        OrderState.CREATED: "created",
+    }.get(state, "unknown") if state is not None else "unknown"
+
+
+# ------------------------------------------------------------ follow-up wire events
+
+
+def anomaly_events(order: Order, anomalies: Iterable[Anomaly]) -> list[OrderAnomaly]:
+    """The order-anomalies messages for anomalies found by one apply call."""
+    return [
+        OrderAnomaly(order_id=order.order_id, event_id=a.event_id, event_type=a.event_type,
+                     from_state=a.from_state.value, reason=a.reason,
+                     correlation_id=a.correlation_id, occurred_at=a.at)
+        for a in anomalies
+    ]
+
+
+def fulfillment_for(result: ApplyResult) -> FulfillmentRequested | None:
+    """The fulfillment-requested message if this apply call made the order PAID.
+
+    Its id derives from the deposit event, so a replay re-emits the same message.
+    Nothing is requested if the same call already reversed or fully refunded the order
+    (held events drained together); fulfillment must consume payment-reversed anyway,
+    since a reversal can also arrive after the request went out.
+    """
+    if result.order.state in TERMINAL_STATES:
+        return None
+    applied_ids = {e.event_id for e in result.applied}
+    for entry in result.order.history:
+        if (entry.event_id in applied_ids and entry.to_state == OrderState.PAID
+                and entry.from_state != OrderState.PAID):
+            order = result.order
+            assert order.captured_amount is not None
+            return FulfillmentRequested(
+                event_id=derived_event_id("fulfillment", order.order_id, entry.event_id),
+                order_id=order.order_id, customer_id=order.customer_id,
+                captured_amount=order.captured_amount, correlation_id=entry.correlation_id,
+                occurred_at=entry.at,
+            )
+    return None

@@ -1,0 +1,38 @@
+"""Fixtures: one simulator subprocess per test module, driven by the real braintree SDK."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import braintree
+import pytest
+
+from gateway.braintree_adapter import BraintreeGateway
+from gateway.simulator.runner import SimulatorHandle, run_simulator
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[SimulatorHandle]:
+    with run_simulator() as handle:
+        yield handle
+
+
+@pytest.fixture(autouse=True)
+def _clean_faults(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if "sim" in request.fixturenames:
+        sim: SimulatorHandle = request.getfixturevalue("sim")
+        if sim.alive():
+            sim.reset()
+
+
+@pytest.fixture
+def bt(sim: SimulatorHandle) -> braintree.BraintreeGateway:
+    return sim.sdk(timeout=5)
+
+
+@pytest.fixture
+async def adapter(sim: SimulatorHandle) -> AsyncIterator[BraintreeGateway]:
+    gw = BraintreeGateway(sim.gateway_settings(timeout_seconds=2.0, max_workers=16))
+    yield gw
+    await gw.aclose()
