@@ -1,0 +1,223 @@
+"""RFC 7807 problem details (`application/problem+json`) for every error the edge returns."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from http import HTTPStatus
+from typing import Any, Final
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api_edge.auth.errors import AuthError, IssuerUnavailableError
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON: Final = "application/problem+json"
+CORRELATION_HEADER: Final = "X-Correlation-ID"
+PROBLEM_TYPE_BASE: Final = "urn:paystream:problem:"
+# Accept a caller's correlation id only if it cannot smuggle anything into logs or headers.
+_SAFE_CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def problem_type(slug: str) -> str:
+    return f"{PROBLEM_TYPE_BASE}{slug}"
+
+
+class FieldError(BaseModel):
+    field: str = Field(description="Dotted path of the offending input, e.g. amount.currency")
+    message: str
+
+
+class Problem(BaseModel):
+    """RFC 7807 problem details plus paystream's `errors` and `correlation_id` extensions."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[FieldError] | None = None
+    correlation_id: str | None = None
+
+
+class ProblemException(Exception):
+    """Raise from a route to answer with a specific problem."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str | None = None,
+        detail: str | None = None,
+        *,
+        type: str = "about:blank",
+        errors: Sequence[FieldError] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.status = status
+        self.title = title or _phrase(status)
+        self.detail = detail
+        self.type = type
+        self.errors = list(errors) if errors is not None else None
+        self.headers = dict(headers or {})
+        super().__init__(f"{status} {self.title}")
+
+
+def correlation_id(request: Request) -> str:
+    """The request's correlation id: set by middleware, else a safe client header, else new."""
+    existing = getattr(request.state, "correlation_id", None)
+    if isinstance(existing, str) and existing:
+        return existing
+    supplied = request.headers.get(CORRELATION_HEADER, "")
+    value = supplied if _SAFE_CORRELATION_ID.match(supplied) else uuid.uuid4().hex
+    request.state.correlation_id = value
+    return value
+
+
+def problem_response(
+    request: Request,
+    status: int,
+    title: str | None = None,
+    detail: str | None = None,
+    *,
+    type: str = "about:blank",
+    errors: Sequence[FieldError] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    cid = correlation_id(request)
+    problem = Problem(
+        type=type,
+        title=title or _phrase(status),
+        status=status,
+        detail=detail,
+        instance=request.url.path,
+        errors=list(errors) if errors is not None else None,
+        correlation_id=cid,
+    )
+    return JSONResponse(
+        problem.model_dump(exclude_none=True),
+        status_code=status,
+        media_type=PROBLEM_JSON,
+        headers={**(headers or {}), CORRELATION_HEADER: cid},
+    )
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries documenting problem+json for these statuses."""
+    return {
+        status: {
+            "description": _phrase(status),
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            "model": Problem,
+        }
+        for status in statuses
+    }
+
+
+def field_errors(errors: Iterable[Mapping[str, Any]]) -> list[FieldError]:
+    """pydantic/FastAPI error entries as dotted field paths with messages.
+
+    Body fields are named from the document root (`amount.currency`); query, path, header
+    and cookie parameters keep their location (`query.limit`) so nothing is ambiguous.
+    The offending input is never echoed: it may be a card number or a secret.
+    """
+    result: list[FieldError] = []
+    for error in errors:
+        loc = [str(part) for part in error.get("loc", ())]
+        if loc and loc[0] == "body":
+            loc = loc[1:]
+        path = ".".join(loc) or "body"
+        result.append(FieldError(field=path, message=str(error.get("msg", "Invalid value"))))
+    return result
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Answer every error of `app` with problem+json."""
+    app.add_exception_handler(StarletteHTTPException, _http_exception)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(AuthError, _auth_error)  # type: ignore[arg-type]
+    app.add_exception_handler(IssuerUnavailableError, _issuer_unavailable)  # type: ignore[arg-type]
+    app.add_exception_handler(ProblemException, _problem_exception)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unhandled)
+
+
+async def _http_exception(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    detail: str | None = exc.detail if isinstance(exc.detail, str) else None
+    if detail == _phrase(exc.status_code):
+        detail = None  # Starlette's default detail only repeats the title
+    return problem_response(
+        request, exc.status_code, detail=detail, headers=dict(exc.headers or {})
+    )
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = field_errors(exc.errors())
+    names = ", ".join(dict.fromkeys(error.field for error in errors))
+    return problem_response(
+        request,
+        422,
+        "Request validation failed",
+        f"Invalid or missing: {names}." if names else "The request is invalid.",
+        type=problem_type("validation-error"),
+        errors=errors,
+    )
+
+
+async def _auth_error(request: Request, exc: AuthError) -> JSONResponse:
+    slug = exc.reason.replace("_", "-") if exc.reason else (
+        "unauthorized" if exc.status == 401 else "forbidden"
+    )
+    headers = {"WWW-Authenticate": exc.www_authenticate} if exc.www_authenticate else {}
+    return problem_response(
+        request, exc.status, exc.title, exc.detail, type=problem_type(slug), headers=headers
+    )
+
+
+async def _issuer_unavailable(request: Request, exc: IssuerUnavailableError) -> JSONResponse:
+    log.error("token issuer unavailable: %s", exc.detail)
+    return problem_response(
+        request,
+        503,
+        "Authentication temporarily unavailable",
+        "The token issuer cannot be reached to verify credentials; retry shortly.",
+        type=problem_type("issuer-unavailable"),
+        headers={"Retry-After": "5"},
+    )
+
+
+async def _problem_exception(request: Request, exc: ProblemException) -> JSONResponse:
+    return problem_response(
+        request, exc.status, exc.title, exc.detail, type=exc.type, errors=exc.errors,
+        headers=exc.headers,
+    )
+
+
+async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+    cid = correlation_id(request)
+    # The traceback stays in the server log, keyed by correlation id; the client gets none.
+    log.error(
+        "unhandled error on %s %s (correlation_id=%s)", request.method, request.url.path, cid,
+        exc_info=exc,
+    )
+    return problem_response(
+        request,
+        500,
+        "Internal Server Error",
+        f"An unexpected error occurred. Quote correlation id {cid} when reporting it.",
+        type=problem_type("internal-error"),
+    )
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
