@@ -20,6 +20,7 @@ from bridge_sqs.settings import BridgeSettings
 from bridge_sqs.validation import Accepted, Rejected, validate_message
 from devstack.sqs import sqs_client
 from streams.logs import get_logger
+from streams.provision import ensure_topics
 
 log = get_logger("paystream.bridge")
 
@@ -42,6 +43,7 @@ class SqsKafkaBridge:
             self._sqs.get_queue_url, QueueName=s.queue_name))["QueueUrl"]
         self.dlq_url = (await asyncio.to_thread(
             self._sqs.get_queue_url, QueueName=s.dead_letter_queue_name))["QueueUrl"]
+        await ensure_topics(s.kafka_bootstrap_servers, s.partitions, names=(s.topic,))
         self._producer = AIOKafkaProducer(
             bootstrap_servers=s.kafka_bootstrap_servers, acks="all", enable_idempotence=True,
             linger_ms=2,

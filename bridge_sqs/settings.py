@@ -24,6 +24,9 @@ class BridgeSettings(BaseSettings):
                                       "PAYSTREAM_BRIDGE_KAFKA_BOOTSTRAP_SERVERS"),
     )
     topic: str = "payment-requests"
+    # Only used when the bridge has to create the topic; must match the worker's.
+    partitions: int = Field(default=4, validation_alias=AliasChoices(
+        "PAYSTREAM_WORKER_PARTITIONS", "PAYSTREAM_BRIDGE_PARTITIONS"))
     batch_size: int = Field(default=10, ge=1, le=10)
     # Long poll: an idle bridge makes one request per wait, not a busy loop.
     wait_time_s: int = Field(default=1, ge=0, le=20)

@@ -12,6 +12,7 @@ from agents.request_handler import RequestHandler, RetryPolicy
 from gateway.factory import build_gateway
 from gateway.port import PaymentGateway
 from gateway.settings import GatewaySettings
+from streams.health import register_health
 from streams.publisher import TopicPublisher
 from streams.settings import WorkerSettings
 from streams.topics import Topics, declare_topics
@@ -62,5 +63,6 @@ def create_app(settings: WorkerSettings | None = None,
                               FaustInFlightStore(in_flight), publisher, retry)
 
     register_executor(app, topics.payment_requests, handler_factory, settings.in_flight)
+    register_health(app)
     return Paystream(app=app, settings=settings, topics=topics,
                      tables={"ledger": ledger, "in_flight": in_flight})

@@ -24,6 +24,10 @@ PAYMENT_FAILED: Final = "payment-failed"
 ORDER_CREATED: Final = "order-created"
 ORDER_ANOMALIES: Final = "order-anomalies"
 FULFILLMENT_REQUESTED: Final = "fulfillment-requested"
+# Internal to the workers: wallet commands (keyed by customer id) and analytics facts
+# (keyed by their one-minute window).
+WALLET_COMMANDS: Final = "wallet-commands"
+ANALYTICS_FACTS: Final = "analytics-facts"
 
 OUTCOME_TOPICS: Final[tuple[str, ...]] = (
     PAYMENT_APPROVED, PAYMENT_DEPOSITED, PAYMENT_REVERSED, PAYMENT_REFUNDED,
@@ -31,7 +35,7 @@ OUTCOME_TOPICS: Final[tuple[str, ...]] = (
 )
 ALL_TOPICS: Final[tuple[str, ...]] = (
     PAYMENT_REQUESTS, PAYMENT_REQUESTS_DLQ, *OUTCOME_TOPICS, ORDER_CREATED, ORDER_ANOMALIES,
-    FULFILLMENT_REQUESTED,
+    FULFILLMENT_REQUESTED, WALLET_COMMANDS, ANALYTICS_FACTS,
 )
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import faust
 
 from streams.app import create_app
+from streams.provision import ensure_topics
 from streams.logs import configure_logging
 from streams.settings import WorkerSettings
 
@@ -12,7 +15,8 @@ from streams.settings import WorkerSettings
 def run_worker(settings: WorkerSettings | None = None, loglevel: str = "info") -> None:
     configure_logging("worker", loglevel.upper())
     paystream = create_app(settings)
-    worker = faust.Worker(paystream.app, loglevel=loglevel, quiet=True,
-                          web_host=paystream.settings.web_host,
-                          web_port=paystream.settings.web_port)
+    asyncio.run(ensure_topics(paystream.settings.kafka_bootstrap_servers,
+                              paystream.settings.partitions,
+                              paystream.settings.replication_factor))
+    worker = faust.Worker(paystream.app, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()

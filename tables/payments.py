@@ -20,13 +20,20 @@ IN_FLIGHT_TABLE = "payment-in-flight"
 
 
 def declare_payment_tables(app: faust.App, partitions: int) -> tuple[Any, Any]:
-    ledger = app.Table(LEDGER_TABLE, partitions=partitions, key_type=bytes, value_type=bytes,
-                       key_serializer="raw", value_serializer="raw",
-                       help="Per-order payment state of the executor")
-    in_flight = app.Table(IN_FLIGHT_TABLE, partitions=partitions, key_type=bytes,
-                          value_type=bytes, key_serializer="raw", value_serializer="raw",
-                          help="Gateway calls started but not yet concluded")
+    ledger = raw_table(app, LEDGER_TABLE, partitions, "Per-order payment state of the executor")
+    in_flight = raw_table(app, IN_FLIGHT_TABLE, partitions,
+                          "Gateway calls started but not yet concluded")
     return ledger, in_flight
+
+
+def raw_table(app: faust.App, name: str, partitions: int, help: str) -> Any:
+    """A table of bytes -> bytes; values are pydantic JSON we (de)serialize ourselves."""
+    table = app.Table(name, partitions=partitions, key_type=bytes, value_type=bytes, help=help)
+    # Faust derives serializers from key/value types (json for bytes); raw keeps the
+    # changelog key identical to the topic key, and so on the same partition.
+    table.key_serializer = "raw"
+    table.value_serializer = "raw"
+    return table
 
 
 class FaustLedgerStore:

@@ -103,6 +103,13 @@ class SimulatorHandle:
             private_key=private_key if private_key is not None else self.config.private_key,
             timeout=timeout))
 
+    def settle(self, transaction_id: str) -> str:
+        """Settle a captured sale through the sandbox testing endpoint; returns its status."""
+        result = self.sdk().testing.settle_transaction(transaction_id)
+        if not result.is_success:
+            raise RuntimeError(f"settle {transaction_id} failed: {result.message}")
+        return str(result.transaction.status)
+
     def alive(self) -> bool:
         return self.process.poll() is None
 
