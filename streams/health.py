@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 def is_ready(app: faust.App) -> bool:
     """Partitions assigned and every table recovered from its changelog."""
-    recovery = app.tables.recovery
+    recovery = app.tables.recovery  # type: ignore[attr-defined]
     return bool(
         app.consumer is not None
         and app.consumer.assignment()

@@ -7,8 +7,8 @@ import asyncio
 import faust
 
 from streams.app import create_app
-from streams.provision import ensure_topics
 from streams.logs import configure_logging
+from streams.provision import ensure_topics
 from streams.settings import WorkerSettings
 
 
