@@ -8,6 +8,8 @@ first makes sure all of them exist as declared.
 
 from __future__ import annotations
 
+import contextlib
+
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -23,11 +25,10 @@ async def ensure_topics(bootstrap: str, partitions: int, replication_factor: int
         existing = set(await admin.list_topics())
         missing = [n for n in names if n not in existing]
         if missing:
-            try:
+            # Another service may have created them first.
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(
                     [NewTopic(n, partitions, replication_factor) for n in missing])
-            except TopicAlreadyExistsError:
-                pass  # another service created them first
         return missing
     finally:
         await admin.close()
