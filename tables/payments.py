@@ -28,7 +28,8 @@ def declare_payment_tables(app: faust.App, partitions: int) -> tuple[Any, Any]:
 
 def raw_table(app: faust.App, name: str, partitions: int, help: str) -> Any:
     """A table of bytes -> bytes; values are pydantic JSON we (de)serialize ourselves."""
-    table = app.Table(name, partitions=partitions, key_type=bytes, value_type=bytes, help=help)
+    table: Any = app.Table(name, partitions=partitions, key_type=bytes, value_type=bytes,
+                           help=help)
     # Faust derives serializers from key/value types (json for bytes); raw keeps the
     # changelog key identical to the topic key, and so on the same partition.
     table.key_serializer = "raw"
