@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml constraints.txt
 venv: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/paystream stack up --foreground
+	$(BIN)/paystream up
 
 test: $(STAMP) lint typecheck compose-check pytest
 

@@ -3,9 +3,11 @@
 Faust agents at concurrency > 1 can commit an offset past a message still being
 processed (faust-streaming #606), so the executor runs at concurrency 1 and gets its
 parallelism here: each record becomes a task chained behind the previous task of the
-same order, at most `limit` tasks run at once, and a record is acknowledged only when it
-and every earlier record of its partition are done, so a committed offset never passes
-unfinished work.
+same order, at most `limit` of them do work at once (a task waiting for its order's
+previous request holds no slot, so one busy order cannot starve the others), at most
+`backlog` are scheduled at all (backpressure on the stream), and a record is acknowledged
+only when it and every earlier record of its partition are done, so a committed offset
+never passes unfinished work.
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ T = TypeVar("T")
 
 
 class OrderedDispatcher(Generic[T]):
-    def __init__(self, limit: int, ack: Callable[[T], Awaitable[object]]) -> None:
+    def __init__(self, limit: int, ack: Callable[[T], Awaitable[object]],
+                 backlog: int | None = None) -> None:
         if limit < 1:
             raise ValueError("limit must be >= 1")
         self._slots = asyncio.Semaphore(limit)
+        self._backlog = asyncio.Semaphore(backlog or limit * 4)
         self._ack = ack
         self._tail: dict[Hashable, asyncio.Task[None]] = {}
         self._pending: dict[Hashable, deque[tuple[T, asyncio.Task[None]]]] = {}
@@ -32,8 +36,8 @@ class OrderedDispatcher(Generic[T]):
 
     async def submit(self, key: Hashable, partition: Hashable, item: T,
                      work: Callable[[], Awaitable[None]]) -> None:
-        """Schedule `work` for `item`; returns once a slot is free (backpressure)."""
-        await self._slots.acquire()
+        """Schedule `work` for `item`; returns once the backlog has room."""
+        await self._backlog.acquire()
         previous = self._tail.get(key)
 
         async def run() -> None:
@@ -42,9 +46,10 @@ class OrderedDispatcher(Generic[T]):
                     # The previous request of this order must finish first; its own
                     # failure is recorded by its task, not re-raised here.
                     await asyncio.wait([previous])
-                await work()
+                async with self._slots:
+                    await work()
             finally:
-                self._slots.release()
+                self._backlog.release()
 
         task = asyncio.create_task(run())
         self._all.add(task)

@@ -112,6 +112,15 @@ def worker(loglevel: str = typer.Option("info", help="crit|error|warn|info|debug
     run_worker(loglevel=loglevel)
 
 
+@app.command("up")
+def up(keycloak: bool = typer.Option(False, "--keycloak",
+                                     help="Use a real Keycloak instead of the dev issuer")) -> None:
+    """Run the whole platform in the foreground; Ctrl-C stops everything."""
+    from devstack.platform import run_platform
+
+    run_platform(keycloak=keycloak)
+
+
 @app.command("bridge")
 def bridge() -> None:
     """Run the SQS FIFO -> Kafka `payment-requests` bridge."""
@@ -121,11 +130,13 @@ def bridge() -> None:
 
 
 def _register_subapps() -> None:
+    from devstack.bench.cli import bench_app
     from gateway.cli import sim_app
     from schemas.cli import schemas_app
 
     app.add_typer(sim_app, name="sim", help="The Braintree-compatible simulator")
     app.add_typer(schemas_app, name="schemas", help="JSON Schema and AsyncAPI documents")
+    app.add_typer(bench_app, name="bench")
 
 
 _register_subapps()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -36,3 +37,6 @@ class WorkerSettings(BaseSettings):
     backoff_base_s: float = 0.2
     backoff_cap_s: float = 5.0
     store: str = "rocksdb://"
+    # Where a consumer group with no committed offset starts. "earliest" never skips a
+    # request; tests that start fresh groups on a shared broker use "latest".
+    offset_reset: Literal["earliest", "latest"] = "earliest"

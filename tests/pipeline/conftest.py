@@ -1,4 +1,4 @@
-"""Module-scoped platform for pipeline tests: simulator, one worker, the bridge."""
+"""The platform the pipeline tests share for the session: simulator, a worker, the bridge."""
 
 from __future__ import annotations
 
@@ -13,13 +13,13 @@ from devstack.services import ServiceProcess, WorkerProcess
 from gateway.simulator.runner import SimulatorHandle, run_simulator
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def simulator() -> Iterator[SimulatorHandle]:
     with run_simulator() as sim:
         yield sim
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def platform_env(kafka_bootstrap: str, sqs_endpoint: str,
                  simulator: SimulatorHandle) -> dict[str, str]:
     return {
@@ -30,10 +30,12 @@ def platform_env(kafka_bootstrap: str, sqs_endpoint: str,
         "PAYSTREAM_WORKER_BACKOFF_BASE_S": "0.05",
         "PAYSTREAM_WORKER_BACKOFF_CAP_S": "0.2",
         "BRAINTREE_TIMEOUT_SECONDS": "3",
+        "PAYSTREAM_WORKER_MAX_ATTEMPTS": "8",
+        "PAYSTREAM_WORKER_OFFSET_RESET": "latest",
     }
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def worker(platform_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[WorkerProcess]:
     tmp = tmp_path_factory.mktemp("worker")
@@ -46,7 +48,7 @@ def worker(platform_env: dict[str, str], tmp_path_factory: pytest.TempPathFactor
         proc.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def bridge(platform_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[ServiceProcess]:
     log = Path(tmp_path_factory.mktemp("bridge")) / "bridge.log"
@@ -57,7 +59,7 @@ def bridge(platform_env: dict[str, str], tmp_path_factory: pytest.TempPathFactor
         proc.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def enqueuer(sqs_endpoint: str) -> Enqueuer:
     return Enqueuer(sqs_endpoint)
 

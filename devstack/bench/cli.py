@@ -1,0 +1,23 @@
+"""`paystream bench ...`: benchmark scripts that print and record their figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+bench_app = typer.Typer(help="Benchmarks: print figures and record them as JSON",
+                        no_args_is_help=True)
+
+
+@bench_app.command("executor")
+def executor(
+    latency_ms: float = typer.Option(200.0, "--latency-ms", help="Simulator latency L"),
+    in_flight: int = typer.Option(64, "--in-flight", help="Worker in-flight cap C"),
+    requests: int = typer.Option(4000, "--requests", help="Payment requests N"),
+    json_path: Path | None = typer.Option(None, "--json", help="Write the figures here"),
+) -> None:
+    """Executor throughput vs Little's limit C/L, latency, worker memory."""
+    from devstack.bench.executor import run_executor_bench
+
+    run_executor_bench(latency_ms, in_flight, requests, json_path)

@@ -1,0 +1,52 @@
+"""Shared pieces of the benchmark scripts: machine description, percentiles, JSON output."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def percentile(values: list[float], pct: float) -> float:
+    if not values:
+        return float("nan")
+    if len(values) == 1:
+        return values[0]
+    cuts = statistics.quantiles(values, n=1000, method="inclusive")
+    index = min(len(cuts) - 1, max(0, round(pct * 10) - 1))
+    return cuts[index]
+
+
+def rss_mb(pid: int, children: bool = True) -> float:
+    proc = psutil.Process(pid)
+    total = proc.memory_info().rss
+    if children:
+        total += sum(c.memory_info().rss for c in proc.children(recursive=True))
+    return round(total / 2**20, 1)
+
+
+def emit(result: dict[str, Any], json_path: Path | None) -> dict[str, Any]:
+    """Print the figures and record them (the benchmark's output is its record)."""
+    text = json.dumps(result, indent=2, sort_keys=True)
+    print(text)
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(text + "\n")
+    return result

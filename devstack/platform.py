@@ -1,0 +1,262 @@
+"""The whole platform in one process tree: `paystream up`.
+
+Starts Kafka and ElasticMQ (JVMs), the Braintree simulator, an identity provider (the
+local dev issuer, or Keycloak with --keycloak), one Faust worker, the SQS bridge and the
+HTTP edge; prints where each listens; supervises the Python services (one that exits is
+restarted with a back-off and the restart is logged); stops everything on SIGINT/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from devstack.kafka import KafkaServer
+from devstack.paths import logs_dir, stack_dir
+from devstack.ports import free_port, port_open
+from devstack.services import ServiceProcess, WorkerProcess
+from devstack.sqs import ElasticMQServer
+from streams.logs import get_logger
+
+log = get_logger("paystream.platform")
+
+DEFAULT_PORTS = {"edge": 8080, "orchestrator": 8081, "worker": 6066, "simulator": 8093,
+                 "issuer": 8180}
+STATE_FILE = "platform.json"
+
+
+def _port(name: str, fixed: bool) -> int:
+    preferred = DEFAULT_PORTS[name]
+    if fixed and not port_open(preferred):
+        return preferred
+    return free_port()
+
+
+@dataclass
+class Supervised:
+    name: str
+    process: ServiceProcess
+    ready: Callable[[], bool]
+    restarts: int = 0
+    next_restart_at: float = 0.0
+
+
+@dataclass
+class Platform:
+    data_dir: Path = field(default_factory=lambda: stack_dir() / "platform")
+    keycloak: bool = False
+    default_ports: bool = True
+    restart_backoff_s: float = 1.0
+    ports: dict[str, int] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    services: list[Supervised] = field(default_factory=list)
+    _stopping: threading.Event = field(default_factory=threading.Event)
+    _kafka: KafkaServer | None = None
+    _sqs: ElasticMQServer | None = None
+    _keycloak: Any = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def edge_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['edge']}"
+
+    @property
+    def worker_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['worker']}"
+
+    @property
+    def simulator_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['simulator']}"
+
+    @property
+    def issuer(self) -> str:
+        return self.env["PAYSTREAM_AUTH_ISSUER"]
+
+    def start(self) -> None:
+        began = time.monotonic()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        for name in DEFAULT_PORTS:
+            self.ports[name] = _port(name, self.default_ports)
+        try:
+            self._kafka = KafkaServer(self.data_dir / "kafka")
+            self._kafka.start()
+            self.timings["kafka"] = self._kafka.started_in_s
+            self._sqs = ElasticMQServer(self.data_dir / "elasticmq")
+            self._sqs.start()
+            self.timings["elasticmq"] = self._sqs.started_in_s
+            issuer = self._start_identity()
+            self.env = {
+                "KAFKA_BOOTSTRAP_SERVERS": self._kafka.bootstrap,
+                "SQS_ENDPOINT_URL": self._sqs.endpoint_url,
+                "BRAINTREE_ENVIRONMENT": "simulator",
+                "BRAINTREE_SIMULATOR_URL": self.simulator_url,
+                "PAYSTREAM_AUTH_ISSUER": issuer,
+                "PAYSTREAM_WORKER_WEB_PORT": str(self.ports["worker"]),
+                "PAYSTREAM_EDGE_PUBLIC_PORT": str(self.ports["edge"]),
+                "PAYSTREAM_EDGE_ORCHESTRATOR_PORT": str(self.ports["orchestrator"]),
+                "PAYSTREAM_EDGE_WORKER_URL": self.worker_url,
+                "PAYSTREAM_EDGE_SERVICE_CLIENT_SECRET": "paystream-orchestrator-secret",
+            }
+            self._start_services()
+        except BaseException:
+            self.stop()
+            raise
+        self.timings["total"] = time.monotonic() - began
+        self._write_state()
+
+    def _start_identity(self) -> str:
+        if self.keycloak:
+            from devstack.keycloak import KeycloakServer
+
+            self._keycloak = KeycloakServer(port=self.ports["issuer"])
+            self._keycloak.start()
+            self.timings["keycloak"] = self._keycloak.started_in_s
+            return str(self._keycloak.issuer)
+        return f"http://127.0.0.1:{self.ports['issuer']}/realms/paystream"
+
+    def _service(self, name: str, command: list[str]) -> ServiceProcess:
+        return ServiceProcess(command, self.env, logs_dir() / f"{name}.log")
+
+    def _start_services(self) -> None:
+        sim = self._service("simulator", ["sim", "--port", str(self.ports["simulator"])])
+        specs: list[tuple[str, ServiceProcess, Callable[[], bool]]] = [
+            ("simulator", sim, lambda: port_open(self.ports["simulator"])),
+        ]
+        if not self.keycloak:
+            issuer = self._service("issuer", ["issuer", "--port", str(self.ports["issuer"]),
+                                              "--key-file",
+                                              str(self.data_dir / "issuer-keys.json")])
+            specs.append(("issuer", issuer, lambda: port_open(self.ports["issuer"])))
+        worker = WorkerProcess(self.env, self.data_dir / "worker", logs_dir() / "worker.log",
+                               web_port=self.ports["worker"])
+        worker.command = ["worker", "--loglevel", "info"]
+        specs.append(("worker", worker, lambda: _worker_ready(worker)))
+        specs.append(("bridge", self._service("bridge", ["bridge"]), lambda: True))
+        specs.append(("edge", self._service("edge", ["edge"]),
+                      lambda: port_open(self.ports["edge"])
+                      and port_open(self.ports["orchestrator"])))
+        for name, proc, ready in specs:
+            t0 = time.monotonic()
+            proc.start()
+            self.services.append(Supervised(name, proc, ready))
+            _wait(lambda r=ready, p=proc: r() or not p.alive(), 120)  # type: ignore[misc]
+            if not proc.alive():
+                raise RuntimeError(f"{name} exited during start-up:\n{proc.log_tail()}")
+            if not ready():
+                raise RuntimeError(f"{name} not ready after 120 s:\n{proc.log_tail()}")
+            self.timings[name] = time.monotonic() - t0
+
+    def supervise_once(self) -> list[str]:
+        """Restart any service that exited; returns the names restarted."""
+        restarted = []
+        now = time.monotonic()
+        for svc in self.services:
+            if self._stopping.is_set() or svc.process.alive() or now < svc.next_restart_at:
+                continue
+            code = svc.process.proc.returncode if svc.process.proc else None
+            svc.restarts += 1
+            # Back-off doubles per restart so a crash loop does not spin the machine.
+            svc.next_restart_at = now + min(30.0, self.restart_backoff_s * 2 ** svc.restarts)
+            log.warning("component_restarted", component=svc.name, exit_code=code,
+                        restarts=svc.restarts, log=str(svc.process.log_path))
+            svc.process.start()
+            restarted.append(svc.name)
+        return restarted
+
+    def run_until_stopped(self, poll_s: float = 1.0) -> None:
+        while not self._stopping.wait(poll_s):
+            self.supervise_once()
+
+    def request_stop(self) -> None:
+        self._stopping.set()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for svc in reversed(self.services):
+            svc.process.stop()
+        if self._keycloak is not None:
+            self._keycloak.stop()
+        for server in (self._sqs, self._kafka):
+            if server is not None:
+                server.stop()
+        (stack_dir() / STATE_FILE).unlink(missing_ok=True)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "edge": self.edge_url,
+            "edge_docs": f"{self.edge_url}/docs",
+            "orchestrator": f"http://127.0.0.1:{self.ports['orchestrator']}",
+            "worker_views": self.worker_url,
+            "simulator": self.simulator_url,
+            "issuer": self.issuer,
+            "kafka": self.env.get("KAFKA_BOOTSTRAP_SERVERS"),
+            "sqs": self.env.get("SQS_ENDPOINT_URL"),
+            "token_endpoint": f"{self.issuer}/protocol/openid-connect/token",
+            "pids": {s.name: s.process.proc.pid for s in self.services if s.process.proc},
+            "started_in_s": {k: round(v, 1) for k, v in self.timings.items()},
+            "logs": str(logs_dir()),
+        }
+
+    def _write_state(self) -> None:
+        (stack_dir() / STATE_FILE).write_text(json.dumps(self.describe(), indent=2))
+
+
+def read_platform_state() -> dict[str, Any] | None:
+    path = stack_dir() / STATE_FILE
+    if not path.exists():
+        return None
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+def _worker_ready(worker: WorkerProcess) -> bool:
+    try:
+        status, body = worker.get_json("/health/ready", timeout=2)
+    except OSError:
+        return False
+    return status == 200 and isinstance(body, dict) and bool(body.get("ready"))
+
+
+def _wait(predicate: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not predicate():
+        time.sleep(0.2)
+
+
+def run_platform(keycloak: bool = False) -> None:
+    """Foreground: start, print, supervise, and stop everything on Ctrl-C."""
+    from rich.console import Console
+
+    console = Console()
+    platform = Platform(keycloak=keycloak)
+    signal.signal(signal.SIGINT, lambda *_: platform.request_stop())
+    signal.signal(signal.SIGTERM, lambda *_: platform.request_stop())
+    console.print("starting paystream (first run fetches jars; later starts take seconds)")
+    try:
+        platform.start()
+    except BaseException as exc:
+        console.print(f"[red]platform failed to start:[/red] {exc}")
+        raise SystemExit(1) from exc
+    info = platform.describe()
+    console.print_json(json.dumps(info))
+    console.print(
+        "Get a shopper token:\n"
+        f"  curl -s -d grant_type=password -d client_id=paystream-shop -d username=shopper1 "
+        f"-d password=shopper1-password {info['token_endpoint']}\n"
+        "Drive a scripted checkout: paystream demo\n"
+        "Ctrl-C stops everything.")
+    try:
+        platform.run_until_stopped()
+    finally:
+        console.print("stopping paystream ...")
+        platform.stop()
+        console.print("stopped")
+
+
+
