@@ -19,13 +19,21 @@ def cache_dir() -> Path:
     return path
 
 
+def run_dir() -> Path:
+    """Where running servers keep data, logs and state files (PAYSTREAM_RUN_DIR); separate
+    from the jar cache so a test can run the platform in a scratch directory."""
+    path = Path(os.environ.get("PAYSTREAM_RUN_DIR", cache_dir()))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def logs_dir() -> Path:
-    path = cache_dir() / "logs"
+    path = run_dir() / "logs"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
 def stack_dir() -> Path:
-    path = cache_dir() / "stack"
+    path = run_dir() / "stack"
     path.mkdir(parents=True, exist_ok=True)
     return path

@@ -8,11 +8,11 @@ from typing import Literal
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from devstack.paths import cache_dir
+from devstack.paths import run_dir
 
 
 def _default_datadir() -> Path:
-    return cache_dir() / "worker-data"
+    return run_dir() / "worker-data"
 
 
 class WorkerSettings(BaseSettings):
