@@ -7,8 +7,12 @@ from typing import Any
 
 import faust
 
+from agents.analytics import register_analytics
 from agents.executor import register_executor
+from agents.fulfillment import register_fulfillment
+from agents.orders import register_orders
 from agents.request_handler import RequestHandler, RetryPolicy
+from agents.wallets import register_wallets
 from gateway.factory import build_gateway
 from gateway.port import PaymentGateway
 from gateway.settings import GatewaySettings
@@ -17,6 +21,7 @@ from streams.publisher import TopicPublisher
 from streams.settings import WorkerSettings
 from streams.topics import Topics, declare_topics
 from tables.payments import FaustInFlightStore, FaustLedgerStore, declare_payment_tables
+from tables.views import register_analytics_views, register_order_views, register_wallet_views
 
 
 @dataclass
@@ -48,6 +53,9 @@ def create_app(settings: WorkerSettings | None = None,
         broker_commit_every=100,
         broker_commit_interval=1.0,
         stream_buffer_maxsize=max(4096, settings.in_flight * 4),
+        consumer_auto_offset_reset=settings.offset_reset,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=max(1.0, settings.session_timeout_s / 10),
     )
     topics = declare_topics(app, settings.partitions)
     ledger, in_flight = declare_payment_tables(app, settings.partitions)
@@ -56,13 +64,26 @@ def create_app(settings: WorkerSettings | None = None,
                         cap_s=settings.backoff_cap_s)
     state: dict[str, PaymentGateway] = {}
 
-    def handler_factory() -> RequestHandler:
+    def gateway_provider() -> PaymentGateway:
+        # Lazy and shared: built inside the worker's event loop, one per process.
         if "gateway" not in state:
             state["gateway"] = gateway or build_gateway(GatewaySettings())
-        return RequestHandler(state["gateway"], FaustLedgerStore(ledger),
+        return state["gateway"]
+
+    def handler_factory() -> RequestHandler:
+        return RequestHandler(gateway_provider(), FaustLedgerStore(ledger),
                               FaustInFlightStore(in_flight), publisher, retry)
 
     register_executor(app, topics.payment_requests, handler_factory, settings.in_flight)
+    orders = register_orders(app, topics, settings)
+    wallet_client, wallets = register_wallets(app, gateway_provider, settings)
+    fulfillment = register_fulfillment(app, topics, settings)
+    analytics = register_analytics(app, settings)
+    register_order_views(app, orders)
+    register_wallet_views(app, wallets, wallet_client)
+    register_analytics_views(app, analytics)
     register_health(app)
     return Paystream(app=app, settings=settings, topics=topics,
-                     tables={"ledger": ledger, "in_flight": in_flight})
+                     tables={"ledger": ledger, "in_flight": in_flight, "orders": orders,
+                             "wallets": wallets, "fulfillment": fulfillment,
+                             "analytics": analytics})

@@ -37,6 +37,9 @@ class WorkerSettings(BaseSettings):
     backoff_base_s: float = 0.2
     backoff_cap_s: float = 5.0
     store: str = "rocksdb://"
+    # A killed worker's partitions move to the survivors only after its session times
+    # out; faust's 60 s default would stall those orders for a minute.
+    session_timeout_s: float = 10.0
     # Where a consumer group with no committed offset starts. "earliest" never skips a
     # request; tests that start fresh groups on a shared broker use "latest".
     offset_reset: Literal["earliest", "latest"] = "earliest"

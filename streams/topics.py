@@ -24,9 +24,10 @@ PAYMENT_FAILED: Final = "payment-failed"
 ORDER_CREATED: Final = "order-created"
 ORDER_ANOMALIES: Final = "order-anomalies"
 FULFILLMENT_REQUESTED: Final = "fulfillment-requested"
-# Internal to the workers: wallet commands (keyed by customer id) and analytics facts
-# (keyed by their one-minute window).
+# Internal to the workers: wallet commands (keyed by customer id), their replies (keyed
+# by correlation id) and analytics facts (keyed by their one-minute window).
 WALLET_COMMANDS: Final = "wallet-commands"
+WALLET_REPLIES: Final = "wallet-replies"
 ANALYTICS_FACTS: Final = "analytics-facts"
 
 OUTCOME_TOPICS: Final[tuple[str, ...]] = (
@@ -35,7 +36,7 @@ OUTCOME_TOPICS: Final[tuple[str, ...]] = (
 )
 ALL_TOPICS: Final[tuple[str, ...]] = (
     PAYMENT_REQUESTS, PAYMENT_REQUESTS_DLQ, *OUTCOME_TOPICS, ORDER_CREATED, ORDER_ANOMALIES,
-    FULFILLMENT_REQUESTED, WALLET_COMMANDS, ANALYTICS_FACTS,
+    FULFILLMENT_REQUESTED, WALLET_COMMANDS, WALLET_REPLIES, ANALYTICS_FACTS,
 )
 
 

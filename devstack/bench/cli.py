@@ -21,3 +21,14 @@ def executor(
     from devstack.bench.executor import run_executor_bench
 
     run_executor_bench(latency_ms, in_flight, requests, json_path)
+
+
+@bench_app.command("recovery")
+def recovery(
+    orders: int = typer.Option(100_000, "--orders", help="Orders in the changelog"),
+    json_path: Path | None = typer.Option(None, "--json", help="Write the figures here"),
+) -> None:
+    """Time and memory to rebuild the order table from its changelog."""
+    from devstack.bench.recovery import run_recovery_bench
+
+    run_recovery_bench(orders, json_path)

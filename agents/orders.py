@@ -1,0 +1,126 @@
+"""The order lifecycle agent: folds `order-created` and the outcome topics into the orders table.
+
+One agent over all seven topics (co-partitioned, keyed by order id), at concurrency 1,
+so the events of one order are applied one at a time by the worker that owns its row.
+The state machine (sequencing, duplicates, anomalies) is the pure core in
+`tables.order_lifecycle`; this module only decodes, applies, publishes and stores.
+
+Effects are ordered for at-least-once delivery: anomalies are published (and acked by
+the broker) before the new order is written to the table. A crash in between replays
+the record; the replay publishes the same anomaly again (consumers key on the event id),
+and once the row is written the record is recognised as a duplicate and does nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+from pydantic import ValidationError
+
+from agents import metrics
+from schemas.dead_letter import DeadLetter
+from schemas.orders import OrderAnomaly, OrderCreated
+from schemas.outcomes import parse_outcome
+from streams.logs import get_logger
+from streams.publisher import send_and_wait
+from streams.settings import WorkerSettings
+from streams.topics import ORDER_CREATED, OUTCOME_TOPICS, Topics
+from tables.order_lifecycle import Order, anomaly_events, apply_order_created, apply_outcome
+from tables.orders import FaustOrderStore, declare_orders_table
+
+log = get_logger("paystream.orders")
+
+PublishAnomaly = Callable[[OrderAnomaly], Awaitable[None]]
+PublishDeadLetter = Callable[[DeadLetter, str | None], Awaitable[None]]
+
+
+class OrderEventHandler:
+    """Applies one raw record from an order topic; never raises for a bad record."""
+
+    def __init__(self, store: FaustOrderStore, publish_anomaly: PublishAnomaly,
+                 dead_letter: PublishDeadLetter) -> None:
+        self.store = store
+        self.publish_anomaly = publish_anomaly
+        self.dead_letter = dead_letter
+
+    async def handle(self, topic: str, key: bytes | None, raw: bytes) -> Order | None:
+        key_text = key.decode("utf-8", errors="replace") if key is not None else None
+        try:
+            if topic == ORDER_CREATED:
+                created = OrderCreated.model_validate_json(raw)
+                order = apply_order_created(self.store.get(created.order_id), created)
+                self.store.put(order)
+                return order
+            event = parse_outcome(raw)
+        except ValidationError as exc:
+            await self._park(topic, key_text, raw, exc)
+            return None
+        if event.event_type != topic:
+            log.warning("order.event_on_wrong_topic", topic=topic, event_type=event.event_type,
+                        order_id=event.order_id, event_id=event.event_id)
+        try:
+            result = apply_outcome(self.store.get(event.order_id), event)
+        except Exception as exc:  # a bug in the core must not stop every order behind it
+            log.exception("order.apply_failed", order_id=event.order_id,
+                          event_id=event.event_id)
+            await self._park(topic, key_text, raw, exc)
+            return None
+        if result.duplicate and not result.anomalies:
+            log.debug("order.duplicate", order_id=event.order_id, event_id=event.event_id)
+            return result.order
+        for anomaly in anomaly_events(result.order, result.anomalies):
+            metrics.ORDER_ANOMALIES.labels(event_type=anomaly.event_type).inc()
+            log.warning("order.anomaly", order_id=anomaly.order_id, event_id=anomaly.event_id,
+                        event_type=anomaly.event_type, from_state=anomaly.from_state,
+                        reason=anomaly.reason, correlation_id=anomaly.correlation_id)
+            await self.publish_anomaly(anomaly)
+        if result.held:
+            log.info("order.event_held", order_id=event.order_id, event_id=event.event_id,
+                     sequence=event.sequence, last_sequence=result.order.last_sequence)
+        self.store.put(result.order)
+        return result.order
+
+    async def _park(self, topic: str, key: str | None, raw: bytes, exc: Exception) -> None:
+        # A record nobody can decode would otherwise be skipped without a trace.
+        log.error("order.undecodable", topic=topic, order_id=key, error=type(exc).__name__)
+        metrics.DEAD_LETTERS.labels(source=topic).inc()
+        await self.dead_letter(DeadLetter(
+            source=topic, reason=_short(exc), payload=raw.decode("utf-8", errors="replace"),
+            error_type=type(exc).__name__, first_seen_at=datetime.now(UTC), attempts=1,
+            order_id=key,
+        ), key)
+
+
+def _short(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        # Locations and messages only: the input itself belongs in the payload field.
+        text = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'record'}: {e['msg']}"
+                         for e in exc.errors(include_input=False, include_url=False))
+    else:
+        text = str(exc).strip() or type(exc).__name__
+    return text[:250]
+
+
+def register_orders(app: faust.App, topics: Topics, settings: WorkerSettings) -> Any:
+    """Declare the orders table and its agent; returns the table."""
+    table = declare_orders_table(app, settings.partitions)
+    source = app.topic(ORDER_CREATED, *OUTCOME_TOPICS, key_type=bytes, value_type=bytes,
+                       key_serializer="raw", value_serializer="raw")
+
+    async def publish_anomaly(anomaly: OrderAnomaly) -> None:
+        await send_and_wait(topics.order_anomalies, anomaly.order_id, anomaly)
+
+    async def dead_letter(letter: DeadLetter, key: str | None) -> None:
+        await send_and_wait(topics.dead_letters, key, letter)
+
+    handler = OrderEventHandler(FaustOrderStore(table), publish_anomaly, dead_letter)
+
+    @app.agent(source, name="order-lifecycle", concurrency=1)
+    async def order_lifecycle(stream: Any) -> None:
+        async for event in stream.events():
+            await handler.handle(event.message.topic, event.key, event.value)
+
+    return table

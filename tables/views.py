@@ -1,0 +1,319 @@
+"""Faust web views over the order, wallet and analytics tables.
+
+Served by every worker on faust's own web server. Reads are routed with
+`app.table_route` to the worker that owns the key's partition (that worker answers
+from its local RocksDB state). Wallet writes are commands to the wallet agent, which
+Kafka delivers to the owner by the command's key; the accepting worker waits for the
+reply (`agents.wallets.WalletClient`), so any worker can accept them. The orchestrator
+depends on these paths and shapes; keep them stable.
+
+    GET    /orders/{order_id}
+        200 the order: {"order_id", "customer_id", "state", "currency",
+            "expected_amount", "authorized_amount", "captured_amount", "refunded_amount"
+            (each null or {"amount": "10.00", "currency": "USD"}),
+            "authorization_transaction_id", "refund_transaction_ids", "payment_method_type",
+            "last_sequence", "pending" (held sequence numbers), "history" [{"event_id",
+            "event_type", "sequence", "from_state", "to_state", "at", "correlation_id",
+            "reason"}], "anomalies" [{"event_id", "event_type", "from_state", "reason",
+            "at", "correlation_id"}], "announced", "created_at", "updated_at"}
+    GET    /wallets/{customer_id}
+        200 {"customer_id", "methods": [method...], "created_at", "updated_at"}
+    GET    /wallets/{customer_id}/methods/{token}
+        200 method: {"token", "type" (credit_card|paypal|apple_pay|google_pay),
+            "is_default", "card_brand", "last_4", "expiration_month", "expiration_year",
+            "email", "created_at", "updated_at"}
+    POST   /wallets/{customer_id}/methods      {"nonce": "...", "make_default": false}
+        201 method (vaulted through the gateway)
+    PATCH  /wallets/{customer_id}/methods/{token}
+           {"make_default"?, "expiration_month"? "MM", "expiration_year"? "YYYY",
+            "billing_postal_code"?}
+        200 method
+    DELETE /wallets/{customer_id}/methods/{token}
+        204 (removed from the vault and the wallet)
+    GET    /analytics/windows/{window}          window = "YYYY-MM-DDTHH:MMZ" (UTC minute)
+        200 {"window", "window_start", "window_end", "groups": [{"event_type",
+            "payment_method_type", "currency", "count", "amount"}],
+            "authorizations": {"approved", "declined", "decline_rate"}}
+    GET    /analytics/recent?minutes=N          (1..60, default 5)
+        200 {"windows": [window...]} newest first, minutes without events left out
+
+Writes accept an optional `Idempotency-Key` header (same rules as order ids): a retried
+command with the same key is answered with the first result, not executed twice.
+
+Every error is JSON: {"error": {"status", "title", "detail"}}; 404 for unknown keys,
+400 for malformed input, 422 when the vault refuses, 503 when the owner of the key or
+the vault is unavailable (retry), 504 when the wallet agent did not answer in time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+import aiohttp
+import faust
+from faust.web import Request, Response, View
+from faust.web.exceptions import ServiceUnavailable
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from agents.wallets import WalletClient, error_body
+from streams.logs import get_logger
+from tables.analytics import FaustAnalyticsStore, parse_window_key, window_key
+from tables.order_lifecycle import Order
+from tables.orders import order_key, order_view
+from tables.wallet_state import (
+    AddMethod,
+    DeleteMethod,
+    ExpirationMonth,
+    ExpirationYear,
+    PostalCode,
+    UpdateMethod,
+    Wallet,
+    WalletCommand,
+)
+from tables.wallets import wallet_key
+
+log = get_logger("paystream.views")
+
+ASK_TIMEOUT_S: Final = 30.0
+_IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+Handler = Callable[..., Awaitable[Response]]
+
+
+def _error(view: View, status: int, title: str, detail: str, **extra: Any) -> Response:
+    return view.json(error_body(status, title, detail, **extra), status=status)
+
+
+def _routed(app: faust.App, table: Any, match_info: str) -> Callable[[Handler], Handler]:
+    """`app.table_route` plus JSON errors while ownership is unknown or the owner is away
+    (between a worker's death and the rebalance that moves its partitions)."""
+
+    def decorator(fun: Handler) -> Handler:
+        routed = app.table_route(table=table, match_info=match_info)(fun)
+
+        async def handler(view: View, request: Request, **kwargs: Any) -> Response:
+            try:
+                return await routed(view, request, **kwargs)
+            except ServiceUnavailable:
+                return _error(view, 503, "Partition owner unknown",
+                              "the workers are rebalancing; retry shortly")
+            except (TimeoutError, aiohttp.ClientError):
+                return _error(view, 503, "Partition owner unreachable",
+                              "the worker owning this key did not answer; retry shortly")
+
+        handler.__name__ = fun.__name__
+        handler.__doc__ = fun.__doc__
+        return handler
+
+    return decorator
+
+
+# ------------------------------------------------------------------------------ orders
+
+
+def register_order_views(app: faust.App, table: Any) -> None:
+    @app.page("/orders/{order_id}")
+    class OrderView(View):
+        @_routed(app, table, "order_id")
+        async def get(self, request: Request, order_id: str) -> Response:
+            raw = table.get(order_key(order_id))
+            if raw is None:
+                return _error(self, 404, "Order not found", f"no order {order_id}")
+            return self.json(order_view(Order.model_validate_json(raw)))
+
+
+# ----------------------------------------------------------------------------- wallets
+
+
+class _AddBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+    nonce: str
+    make_default: bool = False
+
+
+class _PatchBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+    make_default: bool | None = None
+    expiration_month: ExpirationMonth | None = None
+    expiration_year: ExpirationYear | None = None
+    billing_postal_code: PostalCode | None = None
+
+
+def _validation_detail(exc: ValidationError) -> list[dict[str, Any]]:
+    # Input values are left out on purpose: the body may hold a nonce.
+    return [{"loc": ".".join(str(p) for p in e["loc"]), "msg": e["msg"]}
+            for e in exc.errors(include_input=False, include_url=False)]
+
+
+async def _json_body(request: Request) -> dict[str, Any] | None:
+    try:
+        body = await request.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def register_wallet_views(app: faust.App, table: Any, client: WalletClient) -> None:
+    def load(customer_id: str) -> Wallet | None:
+        raw = table.get(wallet_key(customer_id))
+        return None if raw is None else Wallet.model_validate_json(raw)
+
+    def command_id(view: View, request: Request) -> str | Response:
+        key = request.headers.get("Idempotency-Key")
+        if key is None:
+            return uuid.uuid4().hex
+        if not _IDEMPOTENCY_KEY.match(key):
+            return _error(view, 400, "Invalid Idempotency-Key",
+                          "use 1 to 64 characters from A-Z a-z 0-9 _ -")
+        return key
+
+    async def ask(view: View, command: WalletCommand) -> Response:
+        try:
+            answer = await client.execute(command, ASK_TIMEOUT_S)
+        except TimeoutError:
+            return _error(view, 504, "Wallet command timed out",
+                          "the wallet agent did not answer in time; retry with the same "
+                          "Idempotency-Key to learn the outcome")
+        status = int(answer["status"])
+        if status == 204:
+            return view.bytes(b"", status=204)
+        return view.json(answer["body"], status=status)
+
+    @app.page("/wallets/{customer_id}")
+    class WalletView(View):
+        @_routed(app, table, "customer_id")
+        async def get(self, request: Request, customer_id: str) -> Response:
+            wallet = load(customer_id)
+            if wallet is None:
+                return _error(self, 404, "Wallet not found",
+                              f"customer {customer_id} has no wallet")
+            return self.json(wallet.view())
+
+    @app.page("/wallets/{customer_id}/methods")
+    class MethodsView(View):
+        @_routed(app, table, "customer_id")
+        async def get(self, request: Request, customer_id: str) -> Response:
+            wallet = load(customer_id)
+            if wallet is None:
+                return _error(self, 404, "Wallet not found",
+                              f"customer {customer_id} has no wallet")
+            return self.json({"methods": wallet.view()["methods"]})
+
+        async def post(self, request: Request, customer_id: str) -> Response:
+            data = await _json_body(request)
+            if data is None:
+                return _error(self, 400, "Invalid body", "expected a JSON object")
+            cid = command_id(self, request)
+            if not isinstance(cid, str):
+                return cid
+            try:
+                body = _AddBody.model_validate(data)
+                command = AddMethod(command_id=cid, customer_id=customer_id,
+                                    nonce=body.nonce, make_default=body.make_default)
+            except ValidationError as exc:
+                return _error(self, 400, "Invalid payment method", "the body is invalid",
+                              errors=_validation_detail(exc))
+            return await ask(self, command)
+
+    @app.page("/wallets/{customer_id}/methods/{token}")
+    class MethodView(View):
+        @_routed(app, table, "customer_id")
+        async def get(self, request: Request, customer_id: str, token: str) -> Response:
+            wallet = load(customer_id)
+            method = wallet.method(token) if wallet is not None else None
+            if method is None:
+                return _error(self, 404, "Payment method not found",
+                              f"customer {customer_id} has no payment method with this token")
+            return self.json(method.model_dump(mode="json"))
+
+        async def patch(self, request: Request, customer_id: str, token: str) -> Response:
+            data = await _json_body(request)
+            if data is None:
+                return _error(self, 400, "Invalid body", "expected a JSON object")
+            cid = command_id(self, request)
+            if not isinstance(cid, str):
+                return cid
+            try:
+                body = _PatchBody.model_validate(data)
+                command = UpdateMethod(command_id=cid, customer_id=customer_id, token=token,
+                                       **body.model_dump(exclude_none=True))
+            except ValidationError as exc:
+                return _error(self, 400, "Invalid update", "the body is invalid",
+                              errors=_validation_detail(exc))
+            if command.is_empty:
+                return _error(self, 400, "Invalid update", "nothing to update")
+            return await ask(self, command)
+
+        async def delete(self, request: Request, customer_id: str, token: str) -> Response:
+            cid = command_id(self, request)
+            if not isinstance(cid, str):
+                return cid
+            command = DeleteMethod(command_id=cid, customer_id=customer_id, token=token)
+            return await ask(self, command)
+
+
+# --------------------------------------------------------------------------- analytics
+
+MAX_RECENT_MINUTES: Final = 60
+
+
+def register_analytics_views(app: faust.App, table: Any) -> None:
+    store = FaustAnalyticsStore(table)
+
+    def local_window(key: str) -> dict[str, Any] | None:
+        window = store.get(key)
+        return None if window is None else window.view()
+
+    @app.page("/analytics/windows/{window}")
+    class WindowView(View):
+        @_routed(app, table, "window")
+        async def get(self, request: Request, window: str) -> Response:
+            try:
+                parse_window_key(window)
+            except ValueError:
+                return _error(self, 400, "Invalid window",
+                              "expected a UTC minute like 2025-01-31T12:34Z")
+            body = local_window(window)
+            if body is None:
+                return _error(self, 404, "Window not found", f"no events in {window}")
+            return self.json(body)
+
+    async def fetch(key: str) -> dict[str, Any] | None:
+        # Each minute lives on the worker owning its key; ask that one.
+        try:
+            owner = app.router.key_store(table.name, key)
+        except KeyError:
+            return None
+        if (owner.host, owner.port) == (app.conf.canonical_url.host,
+                                        app.conf.canonical_url.port):
+            return local_window(key)
+        url = owner.with_path(f"/analytics/windows/{key}")
+        async with app.http_client.get(url, timeout=aiohttp.ClientTimeout(total=5)) as resp:
+            if resp.status != 200:
+                return None
+            data: dict[str, Any] = await resp.json()
+            return data
+
+    @app.page("/analytics/recent")
+    class RecentView(View):
+        async def get(self, request: Request) -> Response:
+            try:
+                minutes = int(request.query.get("minutes", "5"))
+            except ValueError:
+                minutes = 0
+            if not 1 <= minutes <= MAX_RECENT_MINUTES:
+                return _error(self, 400, "Invalid minutes",
+                              f"minutes must be 1..{MAX_RECENT_MINUTES}")
+            now = datetime.now(UTC)
+            keys = [window_key(now - timedelta(minutes=i)) for i in range(minutes)]
+            try:
+                found = await asyncio.gather(*(fetch(k) for k in keys))
+            except (TimeoutError, aiohttp.ClientError):
+                return _error(self, 503, "Analytics partially unavailable",
+                              "a worker owning a window did not answer; retry shortly")
+            return self.json({"windows": [w for w in found if w is not None]})
