@@ -130,6 +130,8 @@ def bridge() -> None:
 
 
 def _register_subapps() -> None:
+    from api_edge.cli import edge_app
+    from api_edge.issuer_cli import issuer_app
     from devstack.bench.cli import bench_app
     from gateway.cli import sim_app
     from schemas.cli import schemas_app
@@ -137,6 +139,8 @@ def _register_subapps() -> None:
     app.add_typer(sim_app, name="sim", help="The Braintree-compatible simulator")
     app.add_typer(schemas_app, name="schemas", help="JSON Schema and AsyncAPI documents")
     app.add_typer(bench_app, name="bench")
+    app.add_typer(edge_app, name="edge", help="The HTTP edge: Payments-A and Payments-B")
+    app.add_typer(issuer_app, name="issuer", help="The local OpenID Connect dev issuer")
 
 
 _register_subapps()

@@ -85,7 +85,8 @@ class KafkaServer:
         props = self.data_dir / "server.properties"
         props.write_text(self._properties())
         fmt = subprocess.run(
-            self._java("kafka.tools.StorageTool", "format", "-t", _cluster_id(),
+            # "=" form: a random id may start with "-", which would parse as an option.
+            self._java("kafka.tools.StorageTool", "format", f"--cluster-id={_cluster_id()}",
                        "-c", str(props), "--ignore-formatted"),
             capture_output=True, text=True, check=False,
         )

@@ -71,7 +71,7 @@ class WorkerProcess(ServiceProcess):
                  web_port: int | None = None) -> None:
         self.web_port = web_port or free_port()
         self.datadir = datadir
-        super().__init__(["worker", "--loglevel", "warn"], {
+        super().__init__(["worker", "--loglevel", "info"], {
             **env,
             "PAYSTREAM_WORKER_DATADIR": str(datadir),
             "PAYSTREAM_WORKER_WEB_PORT": str(self.web_port),

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from devstack.bench.edge import edge_command
+
 bench_app = typer.Typer(help="Benchmarks: print figures and record them as JSON",
                         no_args_is_help=True)
 
@@ -32,3 +34,6 @@ def recovery(
     from devstack.bench.recovery import run_recovery_bench
 
     run_recovery_bench(orders, json_path)
+
+
+bench_app.command("edge", help="Authenticated approvals through A and B into SQS")(edge_command)

@@ -102,8 +102,11 @@ async def test_invalid_tokens_are_401(
 async def test_clock_skew_within_leeway_is_tolerated(
     client: httpx.AsyncClient, dev_issuer: DevIssuer
 ) -> None:
-    just_expired = dev_issuer.mint(issued_at=NOW - 310, expires_in=300)
-    slightly_early = dev_issuer.mint(not_before=NOW + 10, issued_at=NOW + 10)
+    # The clock is read here, not at import: whatever ran earlier in the session must not
+    # push these tokens past the 30 s leeway.
+    now = int(time.time())
+    just_expired = dev_issuer.mint(issued_at=now - 310, expires_in=300)
+    slightly_early = dev_issuer.mint(not_before=now + 10, issued_at=now + 10)
     for token in (just_expired, slightly_early):
         response = await client.get(OWN_PAYMENTS, headers=bearer(token))
         assert response.status_code == 200, response.text

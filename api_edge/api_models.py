@@ -1,0 +1,219 @@
+"""Request and response bodies of the public API (Payments-A) and the internal one (B).
+
+Amounts are `schemas.money.Money`: `{"amount": "10.00", "currency": "USD"}`, decimal strings,
+checked against the currency's minor units; floats are refused. Payment credentials
+(nonces, vault tokens) are kept out of reprs and validation errors.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
+
+from schemas.money import Money
+from schemas.payment_request import PaymentKind, PaymentMethodType
+from schemas.types import OrderId
+from tables.order_lifecycle import OrderState
+from tables.wallet_state import ExpirationMonth, ExpirationYear, PostalCode
+
+# Vault tokens appear in URL paths, so their alphabet is kept URL- and log-safe.
+MethodToken = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+]
+Nonce = Annotated[str, StringConstraints(min_length=1, max_length=512)]
+
+
+def _positive(value: Money) -> Money:
+    if value.is_zero:
+        raise ValueError("amount must be greater than zero")
+    return value
+
+
+PositiveMoney = Annotated[Money, AfterValidator(_positive)]
+
+_REQUEST_CONFIG = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+
+# ---------------------------------------------------------------------- public requests
+
+
+class CheckoutRequest(BaseModel):
+    """Authorize (approve) an order's payment with a saved method or a one-time nonce."""
+
+    model_config = _REQUEST_CONFIG
+
+    order_id: OrderId
+    amount: PositiveMoney
+    payment_method_token: MethodToken | None = Field(
+        default=None, repr=False, description="A method saved in your wallet."
+    )
+    payment_method_nonce: Nonce | None = Field(
+        default=None, repr=False, validate_default=True,
+        description="A one-time nonce from the client SDK (guest-style payment).",
+    )
+    payment_method_type: PaymentMethodType | None = Field(
+        default=None, validate_default=True,
+        description="Required with a nonce; with a saved method it must match the wallet.",
+    )
+
+    @field_validator("payment_method_nonce")
+    @classmethod
+    def _exactly_one_credential(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if "payment_method_token" in info.data and (
+            (info.data["payment_method_token"] is None) == (value is None)
+        ):
+            raise ValueError("give exactly one of payment_method_token or payment_method_nonce")
+        return value
+
+    @field_validator("payment_method_type")
+    @classmethod
+    def _type_with_nonce(
+        cls, value: PaymentMethodType | None, info: ValidationInfo
+    ) -> PaymentMethodType | None:
+        if info.data.get("payment_method_nonce") is not None and value is None:
+            raise ValueError("payment_method_type is required with payment_method_nonce")
+        return value
+
+
+class DepositRequest(BaseModel):
+    """Capture an authorized order; without an amount, everything authorized."""
+
+    model_config = _REQUEST_CONFIG
+    amount: PositiveMoney | None = None
+
+
+class RefundRequest(BaseModel):
+    """Refund a paid order; without an amount, what remains refundable."""
+
+    model_config = _REQUEST_CONFIG
+    amount: PositiveMoney | None = None
+
+
+class ReverseRequest(BaseModel):
+    """Void an authorization (or a capture not yet settled). All or nothing."""
+
+    model_config = _REQUEST_CONFIG
+
+
+class AddPaymentMethodRequest(BaseModel):
+    model_config = _REQUEST_CONFIG
+    nonce: Nonce = Field(repr=False, description="A one-time nonce from the client SDK.")
+    make_default: bool = False
+
+
+class UpdatePaymentMethodRequest(BaseModel):
+    model_config = _REQUEST_CONFIG
+    make_default: bool | None = None
+    expiration_month: ExpirationMonth | None = None
+    expiration_year: ExpirationYear | None = None
+    billing_postal_code: PostalCode | None = None
+
+    def changes(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+# -------------------------------------------------------------------------- responses
+
+
+class PaymentAccepted(BaseModel):
+    payment_id: str
+    order_id: str
+    kind: PaymentKind
+    status: Literal["accepted"] = "accepted"
+    status_url: str = Field(description="Poll this for the order's state and history.")
+
+
+class HistoryEntryView(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    event_type: str
+    from_state: OrderState
+    to_state: OrderState
+    at: datetime
+    reason: str | None = None
+
+
+class AnomalyView(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    event_type: str
+    from_state: OrderState
+    reason: str
+    at: datetime
+
+
+class OrderView(BaseModel):
+    """An order as the order table holds it."""
+
+    model_config = ConfigDict(extra="ignore")
+    order_id: str
+    customer_id: str
+    state: OrderState
+    currency: str | None = None
+    expected_amount: Money | None = None
+    authorized_amount: Money | None = None
+    captured_amount: Money | None = None
+    refunded_amount: Money | None = None
+    history: list[HistoryEntryView] = Field(default_factory=list)
+    anomalies: list[AnomalyView] = Field(default_factory=list)
+
+
+class PaymentMethodView(BaseModel):
+    """A saved payment method; display data only."""
+
+    model_config = ConfigDict(extra="ignore")
+    token: str
+    type: PaymentMethodType
+    is_default: bool = False
+    card_brand: str | None = None
+    last_4: str | None = None
+    expiration_month: str | None = None
+    expiration_year: str | None = None
+    email: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class WalletView(BaseModel):
+    methods: list[PaymentMethodView]
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not ready"]
+    checks: dict[str, str] = Field(
+        description="Each dependency's state: 'ok' or why it is not."
+    )
+
+
+# ------------------------------------------------------------------ internal (A -> B)
+
+
+class PaymentCommand(BaseModel):
+    """What A sends B for any payment operation; the shopper comes from a header."""
+
+    model_config = _REQUEST_CONFIG
+    kind: PaymentKind
+    order_id: OrderId
+    amount: PositiveMoney | None = None
+    payment_method_token: MethodToken | None = Field(default=None, repr=False)
+    payment_method_nonce: Nonce | None = Field(default=None, repr=False)
+    payment_method_type: PaymentMethodType | None = None
+
+    @field_validator("payment_method_token", "payment_method_nonce")
+    @classmethod
+    def _credentials_only_for_approve(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("kind") != "approve":
+            raise ValueError(f"{info.field_name} is only accepted for approve")
+        return value

@@ -1,0 +1,463 @@
+"""Payments-A, the public facade: OAuth 2.0 bearer auth, validation, then Payments-B.
+
+A holds no payment logic. It authenticates the shopper, validates the body, requires an
+Idempotency-Key on every write, and calls B with its own service credential, naming the
+shopper (the token's subject; never anything from the body) in `X-Shopper-Subject`.
+B's answers come back as they are, with B's problems re-stamped with A's path and
+correlation id; B being unreachable becomes a 503/504 the client may retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Final
+
+from fastapi import Body, Depends, FastAPI, Header, Path, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import SecretStr, ValidationError
+
+from api_edge.api_models import (
+    AddPaymentMethodRequest,
+    CheckoutRequest,
+    DepositRequest,
+    Health,
+    MethodToken,
+    OrderView,
+    PaymentAccepted,
+    PaymentCommand,
+    PaymentMethodView,
+    Readiness,
+    RefundRequest,
+    ReverseRequest,
+    UpdatePaymentMethodRequest,
+    WalletView,
+)
+from api_edge.auth import (
+    PAYMENTS_READ,
+    PAYMENTS_WRITE,
+    WALLET_READ,
+    WALLET_WRITE,
+    Principal,
+    TokenVerifier,
+    install_auth,
+    require_scopes,
+)
+from api_edge.dev_issuer import ORCHESTRATOR_CLIENT_SECRET
+from api_edge.idempotency import IDEMPOTENCY_KEY_PATTERN
+from api_edge.observability import install_observability, readiness_body
+from api_edge.orchestrator import (
+    IDEMPOTENCY_HEADER,
+    INTERNAL,
+    REPLAYED_HEADER,
+    SHOPPER_HEADER,
+    CachedReadiness,
+    check,
+    check_idempotency_key,
+    issuer_reachable,
+)
+from api_edge.problems import (
+    CORRELATION_HEADER,
+    FieldError,
+    ProblemException,
+    correlation_id,
+    install_problem_handlers,
+    problem_response,
+    problem_responses,
+    problem_type,
+)
+from api_edge.service_token import ServiceTokenError, ServiceTokenSource
+from api_edge.settings import EdgeSettings, is_loopback_url
+from api_edge.token_cache import CachingTokenVerifier
+from api_edge.upstream import (
+    AiohttpUpstream,
+    Upstream,
+    UpstreamResponse,
+    UpstreamTimeoutError,
+    UpstreamUnavailableError,
+)
+from schemas.types import OrderId
+
+log = logging.getLogger(__name__)
+
+_PASS_HEADERS: Final = ("location", REPLAYED_HEADER.lower(), "retry-after")
+ORDER_ID_PATTERN: Final = r"^[A-Za-z0-9_-]+$"
+
+
+@dataclass
+class FacadeDeps:
+    verifier: TokenVerifier
+    tokens: ServiceTokenSource
+    orchestrator: Upstream
+
+    @classmethod
+    def from_settings(cls, settings: EdgeSettings) -> FacadeDeps:
+        return cls(
+            verifier=CachingTokenVerifier(settings.auth,
+                                          cache_seconds=settings.token_cache_seconds),
+            tokens=service_token_source(settings),
+            orchestrator=AiohttpUpstream(
+                settings.resolved_orchestrator_url,
+                timeout_seconds=settings.orchestrator_timeout_seconds),
+        )
+
+
+def service_token_source(settings: EdgeSettings) -> ServiceTokenSource:
+    secret = settings.service_client_secret
+    if secret is None:
+        if not is_loopback_url(settings.auth.issuer):
+            raise RuntimeError(
+                "PAYSTREAM_EDGE_SERVICE_CLIENT_SECRET must be set for a non-local issuer")
+        # A loopback issuer is the dev issuer or the local Keycloak, whose realm export
+        # holds this (public, development-only) secret.
+        log.warning("using the development orchestrator client secret (loopback issuer)")
+        secret = SecretStr(ORCHESTRATOR_CLIENT_SECRET)
+    return ServiceTokenSource(
+        issuer=settings.auth.issuer, client_id=settings.service_client_id,
+        client_secret=secret, token_endpoint=settings.token_endpoint,
+        timeout_seconds=settings.auth.http_timeout_seconds,
+    )
+
+
+def _deps(request: Request) -> FacadeDeps:
+    deps: FacadeDeps = request.app.state.deps
+    return deps
+
+
+async def idempotency_key(
+    key: str | None = Header(
+        None, alias=IDEMPOTENCY_HEADER,
+        description="Required on every write: a unique key per operation (e.g. a UUID), "
+                    "reused when retrying it. A replay returns the original response; "
+                    f"the same key with a different body is refused (422). Pattern "
+                    f"{IDEMPOTENCY_KEY_PATTERN}."),
+) -> str:
+    return check_idempotency_key(key)
+
+
+CHECKOUT_EXAMPLES: Final[dict[str, Any]] = {
+    "saved_method": {
+        "summary": "Pay with a method saved in your wallet",
+        "value": {"order_id": "ord-1001", "amount": {"amount": "25.00", "currency": "USD"},
+                  "payment_method_token": "pm_abc123"},
+    },
+    "nonce": {
+        "summary": "Guest-style: pay with a one-time nonce",
+        "value": {"order_id": "ord-1002", "amount": {"amount": "10.00", "currency": "USD"},
+                  "payment_method_nonce": "fake-valid-nonce",
+                  "payment_method_type": "credit_card"},
+    },
+}
+
+OrderIdPath = Path(min_length=1, max_length=36, pattern=ORDER_ID_PATTERN,
+                   description="Your order id.")
+
+
+# --------------------------------------------------------------------- forwarding
+
+
+class Orchestrator:
+    """Calls Payments-B for one request, with the service token and the shopper's identity."""
+
+    def __init__(self, request: Request, deps: FacadeDeps, principal: Principal) -> None:
+        self.request = request
+        self.deps = deps
+        self.principal = principal
+
+    async def call(self, method: str, path: str, *, key: str | None = None,
+                   body: Any = None) -> Response:
+        headers = {SHOPPER_HEADER: self.principal.subject,
+                   CORRELATION_HEADER: correlation_id(self.request)}
+        if key is not None:
+            headers[IDEMPOTENCY_HEADER] = key
+        response: UpstreamResponse | None = None
+        for attempt in (1, 2):
+            try:
+                token = await self.deps.tokens.get()
+            except ServiceTokenError as exc:
+                log.error("no service token for the orchestrator: %s", exc)
+                raise ProblemException(
+                    503, "Payment service temporarily unavailable",
+                    "The payment service cannot be called right now; retry shortly with the "
+                    "same Idempotency-Key.", type=problem_type("upstream-unavailable"),
+                    headers={"Retry-After": "2"}) from None
+            headers["Authorization"] = f"Bearer {token}"
+            try:
+                response = await self.deps.orchestrator.request(
+                    method, path, json_body=body, headers=headers)
+            except UpstreamTimeoutError:
+                raise ProblemException(
+                    504, "Payment service timeout",
+                    "The payment service did not answer in time. The operation may or may "
+                    "not have been accepted: retry with the same Idempotency-Key to find "
+                    "out safely.", type=problem_type("upstream-timeout")) from None
+            except UpstreamUnavailableError as exc:
+                log.warning("orchestrator unreachable: %s", exc)
+                raise ProblemException(
+                    503, "Payment service temporarily unavailable",
+                    "The payment service cannot be reached; retry shortly with the same "
+                    "Idempotency-Key.", type=problem_type("upstream-unavailable"),
+                    headers={"Retry-After": "1"}) from None
+            if response.status == 401 and attempt == 1:
+                # Our cached service token may have been invalidated (key rotation).
+                self.deps.tokens.invalidate()
+                continue
+            break
+        assert response is not None
+        return self._translate(response)
+
+    def _translate(self, response: UpstreamResponse) -> Response:
+        status = response.status
+        passed = {name: response.headers[name] for name in _PASS_HEADERS
+                  if name in response.headers}
+        if status < 400:
+            return Response(response.body, status_code=status, headers=passed,
+                            media_type=response.headers.get("content-type"))
+        problem = _problem_body(response)
+        if status == 401 or (status == 403 and
+                             problem.get("type") == problem_type("insufficient-scope")):
+            log.error("the orchestrator refused the edge's service credential (%s)", status)
+            raise ProblemException(
+                502, "Payment service misconfigured",
+                "The payment service refused this API's credentials. This is not caused by "
+                "your request; quote the correlation id when reporting it.",
+                type=problem_type("upstream-auth"))
+        if status >= 500 and status != 503:
+            raise ProblemException(
+                502, "Payment service error",
+                "The payment service failed to process the request; retry with the same "
+                "Idempotency-Key, and quote the correlation id if it persists.",
+                type=problem_type("upstream-error"))
+        errors = None
+        if isinstance(problem.get("errors"), list):
+            try:
+                errors = [FieldError.model_validate(e) for e in problem["errors"]]
+            except ValidationError:
+                errors = None
+        return problem_response(
+            self.request, status,
+            str(problem.get("title") or "") or None,
+            str(problem.get("detail") or "") or None,
+            type=str(problem.get("type") or "about:blank"),
+            errors=errors,
+            headers={k: v for k, v in passed.items() if k != "location"},
+        )
+
+
+def _problem_body(response: UpstreamResponse) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+# ---------------------------------------------------------------------------- app
+
+
+def create_facade_app(settings: EdgeSettings | None = None, *,
+                      deps: FacadeDeps | None = None) -> FastAPI:
+    settings = settings or EdgeSettings()
+    deps = deps or FacadeDeps.from_settings(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await deps.orchestrator.aclose()
+
+    app = FastAPI(
+        title="paystream Payments API",
+        version="1.0.0",
+        description=(
+            "Checkout, capture, reversal and refund of your orders, and your wallet of saved "
+            "payment methods. Authenticate with an OAuth 2.0 bearer token from the paystream "
+            "identity provider. Every write needs an `Idempotency-Key` header. Payment "
+            "operations are asynchronous: they answer 202 with a `status_url` to poll. "
+            "Errors are RFC 7807 `application/problem+json`."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.deps = deps
+    install_auth(app, deps.verifier)
+    install_problem_handlers(app)
+    install_observability(app, "facade")
+
+    async def readiness_probe() -> dict[str, str]:
+        async def orchestrator_ready() -> None:
+            response = await deps.orchestrator.request("GET", "/readyz", timeout=2.0)
+            if response.status != 200:
+                checks = response.json().get("checks", {})
+                failing = ", ".join(f"{k}: {v}" for k, v in checks.items() if v != "ok")
+                raise RuntimeError(failing or f"status {response.status}")
+
+        results = await asyncio.gather(
+            check("identity_provider", issuer_reachable(settings.auth.issuer)),
+            check("orchestrator", orchestrator_ready(), timeout=3.0),
+        )
+        return dict(results)
+
+    readiness = CachedReadiness(readiness_probe)
+    write = problem_responses(400, 401, 403, 409, 422, 503, 504)
+    read = problem_responses(401, 403, 404, 422, 503, 504)
+
+    def orchestrator(request: Request, deps: FacadeDeps, principal: Principal) -> Orchestrator:
+        return Orchestrator(request, deps, principal)
+
+    @app.get("/healthz", response_model=Health, tags=["ops"], summary="Liveness")
+    async def healthz() -> Health:
+        return Health()
+
+    @app.get("/readyz", response_model=Readiness, tags=["ops"], summary="Readiness",
+             responses={503: {"model": Readiness, "description": "Not ready"}})
+    async def readyz() -> JSONResponse:
+        status, body = readiness_body(await readiness.checks())
+        return JSONResponse(body, status_code=status)
+
+    # ------------------------------------------------------------- payments
+
+    @app.post("/v1/checkouts", status_code=202, response_model=PaymentAccepted,
+              responses=write, tags=["payments"], summary="Check out (authorize) an order")
+    async def checkout(
+        request: Request,
+        principal: Principal = Depends(require_scopes(PAYMENTS_WRITE)),
+        key: str = Depends(idempotency_key),
+        body: CheckoutRequest = Body(openapi_examples=CHECKOUT_EXAMPLES),
+        deps: FacadeDeps = Depends(_deps),
+    ) -> Response:
+        command = PaymentCommand(
+            kind="approve", order_id=body.order_id, amount=body.amount,
+            payment_method_token=body.payment_method_token,
+            payment_method_nonce=body.payment_method_nonce,
+            payment_method_type=body.payment_method_type)
+        return await orchestrator(request, deps, principal).call(
+            "POST", f"{INTERNAL}/payments", key=key, body=command.model_dump(mode="json"))
+
+    async def follow_up(request: Request, deps: FacadeDeps, principal: Principal, key: str,
+                        kind: str, order_id: OrderId, amount: Any) -> Response:
+        command = PaymentCommand.model_validate(
+            {"kind": kind, "order_id": order_id, "amount": amount})
+        return await orchestrator(request, deps, principal).call(
+            "POST", f"{INTERNAL}/payments", key=key, body=command.model_dump(mode="json"))
+
+    @app.post("/v1/orders/{order_id}/deposits", status_code=202, response_model=PaymentAccepted,
+              responses=write, tags=["payments"], summary="Capture (deposit) an authorized order")
+    async def deposit(
+        request: Request,
+        order_id: str = OrderIdPath,
+        principal: Principal = Depends(require_scopes(PAYMENTS_WRITE)),
+        key: str = Depends(idempotency_key),
+        body: DepositRequest | None = Body(None),
+        deps: FacadeDeps = Depends(_deps),
+    ) -> Response:
+        amount = body.amount.model_dump(mode="json") if body and body.amount else None
+        return await follow_up(request, deps, principal, key, "deposit", order_id, amount)
+
+    @app.post("/v1/orders/{order_id}/reversals", status_code=202,
+              response_model=PaymentAccepted, responses=write, tags=["payments"],
+              summary="Reverse (void) an authorization")
+    async def reverse(
+        request: Request,
+        order_id: str = OrderIdPath,
+        principal: Principal = Depends(require_scopes(PAYMENTS_WRITE)),
+        key: str = Depends(idempotency_key),
+        body: ReverseRequest | None = Body(None),
+        deps: FacadeDeps = Depends(_deps),
+    ) -> Response:
+        return await follow_up(request, deps, principal, key, "reverse", order_id, None)
+
+    @app.post("/v1/orders/{order_id}/refunds", status_code=202, response_model=PaymentAccepted,
+              responses=write, tags=["payments"], summary="Refund a paid order")
+    async def refund(
+        request: Request,
+        order_id: str = OrderIdPath,
+        principal: Principal = Depends(require_scopes(PAYMENTS_WRITE)),
+        key: str = Depends(idempotency_key),
+        body: RefundRequest | None = Body(None),
+        deps: FacadeDeps = Depends(_deps),
+    ) -> Response:
+        amount = body.amount.model_dump(mode="json") if body and body.amount else None
+        return await follow_up(request, deps, principal, key, "refund", order_id, amount)
+
+    @app.get("/v1/orders/{order_id}", response_model=OrderView, responses=read,
+             tags=["orders"], summary="Order status and history")
+    async def order_status(
+        request: Request,
+        order_id: str = OrderIdPath,
+        principal: Principal = Depends(require_scopes(PAYMENTS_READ)),
+        deps: FacadeDeps = Depends(_deps),
+    ) -> Response:
+        return await orchestrator(request, deps, principal).call(
+            "GET", f"{INTERNAL}/orders/{order_id}")
+
+    # --------------------------------------------------------------- wallet
+
+    @app.get("/v1/wallet/methods", response_model=WalletView, responses=read,
+             tags=["wallet"], summary="Your saved payment methods")
+    async def list_methods(
+        request: Request,
+        principal: Principal = Depends(require_scopes(WALLET_READ)),
+        deps: FacadeDeps = Depends(_deps),
+    ) -> Response:
+        return await orchestrator(request, deps, principal).call(
+            "GET", f"{INTERNAL}/wallet/methods")
+
+    @app.post("/v1/wallet/methods", status_code=201, response_model=PaymentMethodView,
+              responses=write, tags=["wallet"], summary="Save a payment method from a nonce")
+    async def add_method(
+        request: Request,
+        principal: Principal = Depends(require_scopes(WALLET_WRITE)),
+        key: str = Depends(idempotency_key),
+        body: AddPaymentMethodRequest = Body(openapi_examples={
+            "card": {"summary": "Save a card from a client-SDK nonce",
+                     "value": {"nonce": "fake-valid-visa-nonce", "make_default": True}}}),
+        deps: FacadeDeps = Depends(_deps),
+    ) -> Response:
+        return await orchestrator(request, deps, principal).call(
+            "POST", f"{INTERNAL}/wallet/methods", key=key,
+            body={"nonce": body.nonce, "make_default": body.make_default})
+
+    @app.get("/v1/wallet/methods/{token}", response_model=PaymentMethodView,
+             responses=read, tags=["wallet"], summary="One saved payment method")
+    async def get_method(
+        request: Request,
+        token: MethodToken,
+        principal: Principal = Depends(require_scopes(WALLET_READ)),
+        deps: FacadeDeps = Depends(_deps),
+    ) -> Response:
+        return await orchestrator(request, deps, principal).call(
+            "GET", f"{INTERNAL}/wallet/methods/{token}")
+
+    @app.patch("/v1/wallet/methods/{token}", response_model=PaymentMethodView,
+               responses={**write, **problem_responses(404)}, tags=["wallet"],
+               summary="Update a saved payment method")
+    async def update_method(
+        request: Request,
+        token: MethodToken,
+        principal: Principal = Depends(require_scopes(WALLET_WRITE)),
+        key: str = Depends(idempotency_key),
+        body: UpdatePaymentMethodRequest = Body(...),
+        deps: FacadeDeps = Depends(_deps),
+    ) -> Response:
+        return await orchestrator(request, deps, principal).call(
+            "PATCH", f"{INTERNAL}/wallet/methods/{token}", key=key,
+            body=body.model_dump(mode="json", exclude_none=True))
+
+    @app.delete("/v1/wallet/methods/{token}", status_code=204,
+                responses={**write, **problem_responses(404)}, tags=["wallet"],
+                summary="Delete a saved payment method")
+    async def delete_method(
+        request: Request,
+        token: MethodToken,
+        principal: Principal = Depends(require_scopes(WALLET_WRITE)),
+        key: str = Depends(idempotency_key),
+        deps: FacadeDeps = Depends(_deps),
+    ) -> Response:
+        return await orchestrator(request, deps, principal).call(
+            "DELETE", f"{INTERNAL}/wallet/methods/{token}", key=key)
+
+    return app

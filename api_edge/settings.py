@@ -1,0 +1,75 @@
+"""Configuration of the HTTP edge (Payments-A facade and Payments-B orchestrator)."""
+
+from __future__ import annotations
+
+from typing import Final
+from urllib.parse import urlsplit
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from api_edge.auth.settings import AuthSettings
+from devstack.sqs import PAYMENT_QUEUE
+
+DEFAULT_PUBLIC_PORT: Final = 8080
+DEFAULT_ORCHESTRATOR_PORT: Final = 8081
+
+
+class EdgeSettings(BaseSettings):
+    """Settings read from `PAYSTREAM_EDGE_*` (and the stack's shared variables).
+
+    Token verification has its own `PAYSTREAM_AUTH_*` settings (`auth`).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="PAYSTREAM_EDGE_", extra="ignore")
+
+    public_host: str = "127.0.0.1"
+    public_port: int = DEFAULT_PUBLIC_PORT
+    orchestrator_host: str = "127.0.0.1"
+    orchestrator_port: int = DEFAULT_ORCHESTRATOR_PORT
+    # None: derived from orchestrator_host/port.
+    orchestrator_url: str | None = None
+    worker_url: str = "http://127.0.0.1:6066"
+
+    sqs_endpoint_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("PAYSTREAM_EDGE_SQS_ENDPOINT_URL", "SQS_ENDPOINT_URL"),
+    )
+    sqs_queue_name: str = PAYMENT_QUEUE
+    aws_region: str = "us-east-1"
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:9092",
+        validation_alias=AliasChoices(
+            "PAYSTREAM_EDGE_KAFKA_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"
+        ),
+    )
+
+    # The client-credentials grant Payments-A uses to call Payments-B. None: the issuer's
+    # discovery document names the token endpoint.
+    token_endpoint: str | None = None
+    service_client_id: str = "paystream-orchestrator-client"
+    service_client_secret: SecretStr | None = None
+
+    orchestrator_timeout_seconds: float = Field(default=5.0, gt=0)
+    worker_timeout_seconds: float = Field(default=2.0, gt=0)
+    sqs_timeout_seconds: float = Field(default=5.0, gt=0)
+    kafka_timeout_seconds: float = Field(default=5.0, gt=0)
+
+    idempotency_ttl_seconds: float = Field(default=24 * 3600.0, gt=0)
+    idempotency_max_entries: int = Field(default=100_000, gt=0)
+    # Verified tokens are remembered for this long (never past their exp), so a busy
+    # shopper's requests do not each pay for a signature check.
+    token_cache_seconds: float = Field(default=60.0, ge=0)
+
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+
+    @property
+    def resolved_orchestrator_url(self) -> str:
+        if self.orchestrator_url:
+            return self.orchestrator_url.rstrip("/")
+        return f"http://{self.orchestrator_host}:{self.orchestrator_port}"
+
+
+def is_loopback_url(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    return host in {"127.0.0.1", "localhost", "::1"}

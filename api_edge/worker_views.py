@@ -1,0 +1,178 @@
+"""Client of the worker's Faust web views (order table and wallet snapshots).
+
+The one place that knows the views' URLs and shapes:
+
+    GET    {worker}/orders/{order_id}                       -> Order JSON | 404
+    GET    {worker}/wallets/{customer_id}                   -> {"customer_id", "methods"} | 404
+    GET    {worker}/wallets/{customer_id}/methods/{token}   -> method | 404
+    POST   {worker}/wallets/{customer_id}/methods           {"nonce", "make_default"}
+    PATCH  {worker}/wallets/{customer_id}/methods/{token}   {"make_default"?, ...}
+    DELETE {worker}/wallets/{customer_id}/methods/{token}
+
+Every path segment is percent-encoded: ids come from tokens and URLs, never trusted
+to be path-safe.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+from pydantic import ValidationError
+
+from api_edge.api_models import OrderView, PaymentMethodView
+from api_edge.upstream import (
+    AiohttpUpstream,
+    Upstream,
+    UpstreamResponse,
+    UpstreamUnavailableError,
+)
+from tables.order_lifecycle import Order
+
+
+class WorkerUnavailableError(Exception):
+    """The views cannot be reached, time out, or answer 5xx or garbage."""
+
+
+class WorkerRequestError(Exception):
+    """The views refused the request (4xx other than a plain not-found)."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(f"{status}: {detail}")
+        self.status = status
+        self.detail = detail
+
+
+def _seg(value: str) -> str:
+    return quote(value, safe="")
+
+
+class WorkerViews:
+    def __init__(self, base_url: str, *, timeout_seconds: float = 2.0,
+                 upstream: Upstream | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._upstream = upstream or AiohttpUpstream(self.base_url,
+                                                     timeout_seconds=timeout_seconds)
+
+    async def aclose(self) -> None:
+        await self._upstream.aclose()
+
+    # ------------------------------------------------------------------ orders
+
+    async def get_order(self, order_id: str) -> OrderView | None:
+        body = await self._json("GET", f"/orders/{_seg(order_id)}")
+        if body is None:
+            return None
+        if isinstance(body, dict):
+            body.setdefault("order_id", order_id)
+        try:
+            return OrderView.model_validate(body)
+        except ValidationError:
+            raise WorkerUnavailableError("order view has an unexpected shape") from None
+
+    # ------------------------------------------------------------------ wallet
+
+    async def list_methods(self, customer_id: str) -> list[PaymentMethodView]:
+        body = await self._json("GET", f"/wallets/{_seg(customer_id)}")
+        if body is None:
+            return []  # No wallet yet is an empty wallet.
+        return self._methods(body.get("methods", []) if isinstance(body, dict) else None)
+
+    async def get_method(self, customer_id: str, token: str) -> PaymentMethodView | None:
+        body = await self._json("GET", f"/wallets/{_seg(customer_id)}/methods/{_seg(token)}")
+        return None if body is None else self._method(body)
+
+    async def add_method(self, customer_id: str, nonce: str,
+                         make_default: bool) -> PaymentMethodView:
+        body = await self._json("POST", f"/wallets/{_seg(customer_id)}/methods",
+                                {"nonce": nonce, "make_default": make_default},
+                                not_found_is_none=False)
+        return self._method(body)
+
+    async def update_method(self, customer_id: str, token: str,
+                            changes: dict[str, Any]) -> PaymentMethodView | None:
+        body = await self._json("PATCH", f"/wallets/{_seg(customer_id)}/methods/{_seg(token)}",
+                                changes)
+        return None if body is None else self._method(body)
+
+    async def delete_method(self, customer_id: str, token: str) -> bool:
+        """True if deleted, False if there was no such method."""
+        response = await self._send("DELETE",
+                                    f"/wallets/{_seg(customer_id)}/methods/{_seg(token)}")
+        if response.status == 404:
+            return False
+        self._raise_for_status(response)
+        return True
+
+    # ---------------------------------------------------------------- plumbing
+
+    async def ping(self) -> None:
+        response = await self._send("GET", "/orders/readiness-probe")
+        if response.status >= 500:
+            raise WorkerUnavailableError(f"worker answered {response.status}")
+
+    async def _send(self, method: str, path: str,
+                    body: dict[str, Any] | None = None) -> UpstreamResponse:
+        try:
+            return await self._upstream.request(method, path, json_body=body)
+        except UpstreamUnavailableError as exc:
+            raise WorkerUnavailableError(f"worker views unreachable ({exc})") from None
+
+    async def _json(self, method: str, path: str, body: dict[str, Any] | None = None, *,
+                    not_found_is_none: bool = True) -> Any:
+        response = await self._send(method, path, body)
+        if response.status == 404 and not_found_is_none:
+            return None
+        self._raise_for_status(response)
+        try:
+            return response.json()
+        except ValueError:
+            raise WorkerUnavailableError("worker views answered with invalid JSON") from None
+
+    @staticmethod
+    def _raise_for_status(response: UpstreamResponse) -> None:
+        if response.status >= 500:
+            raise WorkerUnavailableError(f"worker views answered {response.status}")
+        if response.status >= 400:
+            raise WorkerRequestError(response.status, _error_detail(response))
+
+    def _methods(self, items: Any) -> list[PaymentMethodView]:
+        if not isinstance(items, list):
+            raise WorkerUnavailableError("wallet view has an unexpected shape")
+        return [self._method(item) for item in items]
+
+    @staticmethod
+    def _method(item: Any) -> PaymentMethodView:
+        try:
+            return PaymentMethodView.model_validate(item)
+        except ValidationError:
+            raise WorkerUnavailableError("wallet view has an unexpected shape") from None
+
+
+def _error_detail(response: UpstreamResponse) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return f"status {response.status}"
+    if isinstance(body, dict):
+        for name in ("detail", "error", "message", "reason"):
+            if isinstance(body.get(name), str):
+                return str(body[name])[:300]
+    return f"status {response.status}"
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_order(view: OrderView) -> Order:
+    """The lifecycle core's Order from a view, for `check_request`.
+
+    Only the fields the request checks read are carried over; history stays in the view.
+    """
+    return Order(
+        order_id=view.order_id, customer_id=view.customer_id, state=view.state,
+        currency=view.currency, expected_amount=view.expected_amount,
+        authorized_amount=view.authorized_amount, captured_amount=view.captured_amount,
+        refunded_amount=view.refunded_amount, created_at=_EPOCH, updated_at=_EPOCH,
+    )

@@ -1,0 +1,207 @@
+"""`paystream bench edge`: authenticated checkouts through Payments-A and B into SQS.
+
+Starts what it needs itself: ElasticMQ, Kafka (for order-created), the dev OIDC issuer,
+a fake of the worker's web views (wallet and order lookups), and A and B as two uvicorn
+processes. An open-loop load generator then sends `rps` approve requests per second for
+`seconds`: each request is scheduled at its arrival time whether or not earlier ones have
+finished, and its latency is measured from that scheduled time, so a stalled server shows
+up in the percentiles instead of silently slowing the generator down (coordinated
+omission). Every request carries its own order id and Idempotency-Key; the shoppers'
+bearer tokens are minted once, as a real client would reuse its access token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import httpx
+import typer
+
+from api_edge.dev_issuer import ORCHESTRATOR_CLIENT_SECRET, DevIssuer, run_dev_issuer
+from devstack.bench.common import emit, machine, percentile
+from devstack.kafka import KafkaServer
+from devstack.paths import REPO_ROOT, logs_dir
+from devstack.ports import free_port
+from devstack.process import ManagedProcess
+from devstack.sqs import PAYMENT_QUEUE, ElasticMQServer, sqs_client
+
+SHOPPERS = 20
+WARMUP_SECONDS = 3.0
+METHOD_TOKEN = "pm_bench"
+
+
+def _spawn(name: str, args: list[str], env: dict[str, str]) -> ManagedProcess:
+    proc = ManagedProcess(name, [sys.executable, *args], logs_dir() / f"bench-edge-{name}.log",
+                          env=env, cwd=REPO_ROOT)
+    proc.start()
+    return proc
+
+
+def _wait_ready(url: str, procs: list[ManagedProcess], timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        for proc in procs:
+            if not proc.alive():
+                raise RuntimeError(f"{proc.name} exited during start-up:\n{proc.tail()}")
+        try:
+            resp = httpx.get(url, timeout=3)
+            if resp.status_code == 200:
+                return
+            last = resp.text
+        except httpx.HTTPError as exc:
+            last = repr(exc)
+        time.sleep(0.3)
+    raise RuntimeError(f"edge not ready after {timeout:.0f}s: {last}")
+
+
+async def _load(facade_url: str, tokens: list[str], rps: float, seconds: float,
+                record: bool) -> dict[str, Any]:
+    total = int(rps * seconds)
+    latencies: list[float] = []
+    errors: dict[str, int] = {}
+    # aiohttp, not httpx: httpx costs 1-5 ms of CPU per request here (see
+    # api_edge/upstream.py), which on a 2-core machine would be taken from the servers
+    # under test and measure the load generator instead of the edge.
+    connector = aiohttp.TCPConnector(limit=1024)
+    timeout = aiohttp.ClientTimeout(total=10.0)
+    async with aiohttp.ClientSession(base_url=facade_url, connector=connector,
+                                     timeout=timeout) as client:
+
+        async def one(i: int, due: float) -> None:
+            body = {"order_id": f"bench-{uuid.uuid4().hex[:20]}",
+                    "amount": {"amount": "19.99", "currency": "USD"},
+                    "payment_method_token": METHOD_TOKEN}
+            headers = {"Authorization": f"Bearer {tokens[i % len(tokens)]}",
+                       "Idempotency-Key": uuid.uuid4().hex}
+            try:
+                async with client.post("/v1/checkouts", json=body, headers=headers) as resp:
+                    await resp.read()
+                    outcome = None if resp.status == 202 else str(resp.status)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                outcome = type(exc).__name__
+            latencies.append(time.perf_counter() - due)
+            if outcome is not None:
+                errors[outcome] = errors.get(outcome, 0) + 1
+
+        tasks: list[asyncio.Task[None]] = []
+        start = time.perf_counter() + 0.05
+        for i in range(total):
+            due = start + i / rps
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(i, due)))
+        await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - start
+    if not record:
+        return {}
+    ok = total - sum(errors.values())
+    ms = sorted(latency * 1000 for latency in latencies)
+    return {
+        "requests": total,
+        "ok": ok,
+        "errors": sum(errors.values()),
+        "error_kinds": errors,
+        "elapsed_s": round(elapsed, 3),
+        "achieved_rps": round(ok / elapsed, 1),
+        "p50_ms": round(percentile(ms, 50), 2),
+        "p90_ms": round(percentile(ms, 90), 2),
+        "p99_ms": round(percentile(ms, 99), 2),
+        "max_ms": round(ms[-1], 2) if ms else None,
+    }
+
+
+def _queue_depth(endpoint: str) -> int:
+    client = sqs_client(endpoint)
+    url = client.get_queue_url(QueueName=PAYMENT_QUEUE)["QueueUrl"]
+    attrs = client.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+    return int(attrs["ApproximateNumberOfMessages"])
+
+
+def run_edge_bench(rps: float, seconds: float, json_path: Path | None) -> dict[str, Any]:
+    tmp = Path(tempfile.mkdtemp(prefix="paystream-bench-edge-"))
+    sqs = ElasticMQServer(tmp / "elasticmq")
+    kafka = KafkaServer(tmp / "kafka")
+    procs: list[ManagedProcess] = []
+    sqs.start()
+    try:
+        kafka.start()
+        with run_dev_issuer() as issuer:
+            result = _run(issuer, sqs, kafka, procs, rps, seconds)
+    finally:
+        for proc in procs:
+            proc.stop()
+        kafka.stop()
+        sqs.stop()
+    return emit(result, json_path)
+
+
+def _run(issuer: DevIssuer, sqs: ElasticMQServer, kafka: KafkaServer,
+         procs: list[ManagedProcess], rps: float, seconds: float) -> dict[str, Any]:
+    views_port, a_port, b_port = free_port(), free_port(), free_port()
+    shoppers = [f"cust-bench-{i}" for i in range(SHOPPERS)]
+    procs.append(_spawn("views", [
+        "-m", "devstack.bench.fake_views", "--port", str(views_port),
+        *[arg for s in shoppers for arg in ("--customer", f"{s}:{METHOD_TOKEN}")],
+    ], {}))
+    env = {
+        "PAYSTREAM_AUTH_ISSUER": issuer.issuer,
+        "SQS_ENDPOINT_URL": sqs.endpoint_url,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
+        "PAYSTREAM_EDGE_WORKER_URL": f"http://127.0.0.1:{views_port}",
+        "PAYSTREAM_EDGE_SERVICE_CLIENT_SECRET": ORCHESTRATOR_CLIENT_SECRET,
+        "PAYSTREAM_EDGE_ORCHESTRATOR_PORT": str(b_port),
+        "PAYSTREAM_EDGE_PUBLIC_PORT": str(a_port),
+        "PYTHONUNBUFFERED": "1",
+    }
+    common = ["-m", "api_edge.cli", "--log-level", "warning"]
+    procs.append(_spawn("orchestrator", [*common, "--only", "orchestrator"], env))
+    procs.append(_spawn("facade", [*common, "--only", "facade"], env))
+    facade_url = f"http://127.0.0.1:{a_port}"
+    _wait_ready(f"{facade_url}/readyz", procs)
+
+    tokens = [issuer.mint(subject=s, username=s.removeprefix("cust-"), expires_in=3600)
+              for s in shoppers]
+    asyncio.run(_load(facade_url, tokens, min(rps, 100.0), WARMUP_SECONDS, record=False))
+    before = _queue_depth(sqs.endpoint_url)
+    figures = asyncio.run(_load(facade_url, tokens, rps, seconds, record=True))
+    time.sleep(1.0)
+    enqueued = _queue_depth(sqs.endpoint_url) - before
+    return {
+        "benchmark": "edge",
+        "target_rps": rps,
+        "seconds": seconds,
+        **figures,
+        "enqueued_in_sqs": enqueued,
+        "setup": {
+            "facade": "1 uvicorn process (h11, asyncio loop)",
+            "orchestrator": "1 uvicorn process; wallet + order lookups via HTTP to a fake "
+                            "of the worker views; order-created to Kafka (acks=all); "
+                            "SendMessageBatch to ElasticMQ",
+            "shoppers": SHOPPERS,
+            "load_generator": "open loop, aiohttp, same machine",
+        },
+        "machine": machine(),
+        "cpu_count": os.cpu_count(),
+    }
+
+
+def edge_command(
+    rps: float = typer.Option(300.0, "--rps", help="Arrival rate, requests per second"),
+    seconds: float = typer.Option(30.0, "--seconds", help="Duration of the measured run"),
+    json_path: Path | None = typer.Option(None, "--json", help="Write the figures here"),
+) -> None:
+    """Authenticated approve requests through A and B into SQS: rate and latency."""
+    result = run_edge_bench(rps, seconds, json_path)
+    if result.get("errors"):
+        raise typer.Exit(1)
