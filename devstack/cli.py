@@ -121,6 +121,27 @@ def up(keycloak: bool = typer.Option(False, "--keycloak",
     run_platform(keycloak=keycloak)
 
 
+@app.command("demo")
+def demo(
+    edge_url: str | None = typer.Option(None, help="Default: the running `paystream up`"),
+    token_endpoint: str | None = typer.Option(None),
+    simulator_url: str | None = typer.Option(None),
+) -> None:
+    """A scripted checkout through the edge: wallet, five orders, ledger check."""
+    from devstack.demo import run_demo
+    from devstack.platform import read_platform_state
+
+    state = read_platform_state() or {}
+    edge = edge_url or state.get("edge")
+    token = token_endpoint or state.get("token_endpoint")
+    sim = simulator_url or state.get("simulator")
+    if not (edge and token and sim):
+        console.print("[red]no running platform found[/red]: start `paystream up` (or "
+                      "`make run`) first, or pass --edge-url/--token-endpoint/--simulator-url")
+        raise typer.Exit(2)
+    raise typer.Exit(run_demo(edge, token, sim))
+
+
 @app.command("bridge")
 def bridge() -> None:
     """Run the SQS FIFO -> Kafka `payment-requests` bridge."""

@@ -1,4 +1,5 @@
-"""The platform the pipeline tests share for the session: simulator, a worker, the bridge."""
+"""The platform of the pipeline tests: one simulator per session, a worker and the bridge
+per module (same app id, so the second module resumes from committed offsets)."""
 
 from __future__ import annotations
 
@@ -38,7 +39,9 @@ def platform_env(kafka_bootstrap: str, sqs_endpoint: str,
     }
 
 
-@pytest.fixture(scope="session")
+# Module scope: other test folders run workers of their own app on the same broker, and
+# a worker of this app left running would consume their topics too.
+@pytest.fixture(scope="module")
 def worker(platform_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[WorkerProcess]:
     tmp = tmp_path_factory.mktemp("worker")
@@ -51,7 +54,7 @@ def worker(platform_env: dict[str, str], tmp_path_factory: pytest.TempPathFactor
         proc.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def bridge(platform_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[ServiceProcess]:
     log = Path(tmp_path_factory.mktemp("bridge")) / "bridge.log"
