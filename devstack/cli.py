@@ -113,12 +113,16 @@ def worker(loglevel: str = typer.Option("info", help="crit|error|warn|info|debug
 
 
 @app.command("up")
-def up(keycloak: bool = typer.Option(False, "--keycloak",
-                                     help="Use a real Keycloak instead of the dev issuer")) -> None:
+def up(
+    keycloak: bool = typer.Option(False, "--keycloak",
+                                  help="Use a real Keycloak instead of the dev issuer"),
+    free_ports: bool = typer.Option(False, "--free-ports",
+                                    help="Never use the default ports (8080, 6066, ...)"),
+) -> None:
     """Run the whole platform in the foreground; Ctrl-C stops everything."""
     from devstack.platform import run_platform
 
-    run_platform(keycloak=keycloak)
+    run_platform(keycloak=keycloak, free_ports=free_ports)
 
 
 @app.command("demo")

@@ -167,6 +167,8 @@ class Platform:
                         restarts=svc.restarts, log=str(svc.process.log_path))
             svc.process.start()
             restarted.append(svc.name)
+        if restarted:
+            self._write_state()
         return restarted
 
     def run_until_stopped(self, poll_s: float = 1.0) -> None:
@@ -198,7 +200,13 @@ class Platform:
             "kafka": self.env.get("KAFKA_BOOTSTRAP_SERVERS"),
             "sqs": self.env.get("SQS_ENDPOINT_URL"),
             "token_endpoint": f"{self.issuer}/protocol/openid-connect/token",
-            "pids": {s.name: s.process.proc.pid for s in self.services if s.process.proc},
+            "pids": {
+                **{name: server.process.pid for name, server in
+                   (("kafka", self._kafka), ("elasticmq", self._sqs))
+                   if server is not None and server.process is not None},
+                **{s.name: s.process.proc.pid for s in self.services if s.process.proc},
+            },
+            "restarts": {s.name: s.restarts for s in self.services},
             "started_in_s": {k: round(v, 1) for k, v in self.timings.items()},
             "logs": str(logs_dir()),
         }
@@ -229,12 +237,15 @@ def _wait(predicate: Callable[[], bool], timeout: float) -> None:
         time.sleep(0.2)
 
 
-def run_platform(keycloak: bool = False) -> None:
+def run_platform(keycloak: bool = False, free_ports: bool = False) -> None:
     """Foreground: start, print, supervise, and stop everything on Ctrl-C."""
     from rich.console import Console
 
+    from streams.logs import configure_logging
+
+    configure_logging("platform")
     console = Console()
-    platform = Platform(keycloak=keycloak)
+    platform = Platform(keycloak=keycloak, default_ports=not free_ports)
     signal.signal(signal.SIGINT, lambda *_: platform.request_stop())
     signal.signal(signal.SIGTERM, lambda *_: platform.request_stop())
     console.print("starting paystream (first run fetches jars; later starts take seconds)")
@@ -245,10 +256,12 @@ def run_platform(keycloak: bool = False) -> None:
         raise SystemExit(1) from exc
     info = platform.describe()
     console.print_json(json.dumps(info))
+    # The dev password stays out of the output (and so out of any captured log); the
+    # README's "Identity" section lists the development users.
     console.print(
-        "Get a shopper token:\n"
+        "Get a shopper token (dev users and passwords: README, 'Identity'):\n"
         f"  curl -s -d grant_type=password -d client_id=paystream-shop -d username=shopper1 "
-        f"-d password=shopper1-password {info['token_endpoint']}\n"
+        f"--data-urlencode password=\"$SHOPPER_PASSWORD\" {info['token_endpoint']}\n"
         "Drive a scripted checkout: paystream demo\n"
         "Ctrl-C stops everything.")
     try:
