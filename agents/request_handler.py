@@ -100,7 +100,8 @@ class RequestHandler:
     def __init__(self, gateway: PaymentGateway, ledger: LedgerStore, in_flight: InFlightStore,
                  publisher: Publisher, retry: RetryPolicy | None = None,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-                 rand: Callable[[], float] = random.random) -> None:
+                 rand: Callable[[], float] = random.random,
+                 gateway_slots: int | None = None) -> None:
         self.gateway = gateway
         self.ledger = ledger
         self.in_flight = in_flight
@@ -108,6 +109,9 @@ class RequestHandler:
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
         self._rand = rand
+        # The in-flight cap applies to gateway calls only: parsing, deciding and
+        # publishing happen outside it, so a slot is never idle while Kafka acks.
+        self._slots = asyncio.Semaphore(gateway_slots) if gateway_slots else None
 
     async def handle(self, raw: bytes, key: bytes | None = None) -> None:
         try:
@@ -115,7 +119,7 @@ class RequestHandler:
         except ValidationError as exc:
             await self._reject(raw, key, exc)
             return
-        log.info("payment_request", order_id=request.order_id, payment_id=request.payment_id,
+        log.debug("payment_request", order_id=request.order_id, payment_id=request.payment_id,
                  kind=request.kind, correlation_id=request.correlation_id)
         await self.execute(request)
 
@@ -179,9 +183,8 @@ class RequestHandler:
                 if attempt:
                     metrics.RETRIES.labels(operation).inc()
                     await self._sleep(_backoff(attempt - 1, self.retry, self._rand()))
-                began = time.perf_counter()
                 try:
-                    outcome = await self._invoke(call)
+                    outcome = await self._timed(operation, call)
                 except PermanentGatewayError as exc:
                     metrics.GATEWAY_CALLS.labels(operation, "refused").inc()
                     return from_permanent_error(exc)
@@ -192,9 +195,6 @@ class RequestHandler:
                                 operation=operation, attempt=attempt + 1,
                                 error=type(exc).__name__, detail=exc.message)
                     continue
-                finally:
-                    metrics.GATEWAY_LATENCY.labels(operation).observe(
-                        time.perf_counter() - began)
                 metrics.GATEWAY_CALLS.labels(operation, outcome.outcome.value).inc()
                 return from_transaction_result(request.kind, outcome)
         finally:
@@ -203,6 +203,21 @@ class RequestHandler:
                   f"{type(last_error).__name__}: {last_error.message if last_error else ''}")
         await self._park(request, reason, type(last_error).__name__)
         return GatewayResult(result="failed", reason=reason)
+
+    async def _timed(self, operation: str, call: GatewayCall) -> TransactionResult:
+        """One gateway call inside an in-flight slot; the latency metric excludes the
+        wait for the slot, so it shows the gateway, not our queue."""
+        if self._slots is None:
+            return await self._timed_invoke(operation, call)
+        async with self._slots:
+            return await self._timed_invoke(operation, call)
+
+    async def _timed_invoke(self, operation: str, call: GatewayCall) -> TransactionResult:
+        began = time.perf_counter()
+        try:
+            return await self._invoke(call)
+        finally:
+            metrics.GATEWAY_LATENCY.labels(operation).observe(time.perf_counter() - began)
 
     async def _invoke(self, call: GatewayCall) -> TransactionResult:
         if isinstance(call, Authorize):

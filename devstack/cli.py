@@ -146,6 +146,42 @@ def demo(
     raise typer.Exit(run_demo(edge, token, sim))
 
 
+@app.command("status")
+def status(as_json: bool = typer.Option(False, "--json")) -> None:
+    """What runs, consumer lag per group, queue depths, table sizes, dead-letter counts."""
+    from devstack.platform import read_platform_state
+    from devstack.status import collect
+
+    state = read_platform_state()
+    if state is None:
+        console.print("paystream is not running (start it with `paystream up`)")
+        raise typer.Exit(1)
+    report = collect(state)
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    table = Table(title="paystream status")
+    table.add_column("what")
+    table.add_column("value")
+    for name, alive in report["running"].items():
+        restarts = report["restarts"].get(name, 0)
+        table.add_row(f"process {name}", ("running" if alive else "DOWN")
+                      + (f" (restarted {restarts}x)" if restarts else ""))
+    for group, topics in report.get("consumer_lag", {}).items():
+        table.add_row(f"lag {group}", ", ".join(f"{t}={n}" for t, n in sorted(topics.items())
+                                                if n) or "0")
+    for queue, depth in report.get("queue_depths", {}).items():
+        table.add_row(f"queue {queue}", str(depth))
+    for name, size in report.get("table_sizes", {}).items():
+        table.add_row(f"table {name}", str(size))
+    table.add_row("dead letters (kafka payment-requests-dlq)",
+                  str(report.get("kafka_dead_letters", "?")))
+    for key in ("kafka_error", "sqs_error", "worker_error"):
+        if key in report:
+            table.add_row(key, report[key])
+    console.print(table)
+
+
 @app.command("bridge")
 def bridge() -> None:
     """Run the SQS FIFO -> Kafka `payment-requests` bridge."""

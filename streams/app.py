@@ -54,6 +54,9 @@ def create_app(settings: WorkerSettings | None = None,
         broker_commit_interval=1.0,
         stream_buffer_maxsize=max(4096, settings.in_flight * 4),
         consumer_auto_offset_reset=settings.offset_reset,
+        # Our structlog lines are JSON on stdout already; faust's redirect would wrap each
+        # in a second log record (and cost a formatter pass per line).
+        worker_redirect_stdouts=False,
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=max(1.0, settings.session_timeout_s / 10),
     )
@@ -72,9 +75,12 @@ def create_app(settings: WorkerSettings | None = None,
 
     def handler_factory() -> RequestHandler:
         return RequestHandler(gateway_provider(), FaustLedgerStore(ledger),
-                              FaustInFlightStore(in_flight), publisher, retry)
+                              FaustInFlightStore(in_flight), publisher, retry,
+                              gateway_slots=settings.in_flight)
 
-    register_executor(app, topics.payment_requests, handler_factory, settings.in_flight)
+    # More requests than gateway slots are in progress at once, so that every slot is
+    # refilled as soon as it frees up; the handler enforces the gateway cap itself.
+    register_executor(app, topics.payment_requests, handler_factory, settings.in_flight * 2)
     orders = register_orders(app, topics, settings)
     wallet_client, wallets = register_wallets(app, gateway_provider, settings)
     fulfillment = register_fulfillment(app, topics, settings)

@@ -30,6 +30,11 @@ def register_health(app: faust.App) -> None:
         ok = is_ready(app)
         return web.json({"ready": ok}, status=200 if ok else 503)
 
+    @app.page("/tables")
+    async def tables(web: Any, request: Any) -> Any:
+        # Sizes of the partitions this worker holds; with several workers, sum them.
+        return web.json({name: len(table) for name, table in app.tables.items()})
+
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
         return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])

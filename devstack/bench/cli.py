@@ -36,4 +36,16 @@ def recovery(
     run_recovery_bench(orders, json_path)
 
 
+@bench_app.command("e2e")
+def e2e(
+    requests: int = typer.Option(200, "--requests"),
+    gap_ms: float = typer.Option(20.0, "--gap-ms", help="Pause between checkouts"),
+    json_path: Path | None = typer.Option(None, "--json", help="Write the figures here"),
+) -> None:
+    """Edge 202 → order state visible in the order view, p50/p99, at light load."""
+    from devstack.bench.e2e import run_e2e_bench
+
+    run_e2e_bench(requests, gap_ms, json_path)
+
+
 bench_app.command("edge", help="Authenticated approvals through A and B into SQS")(edge_command)

@@ -135,6 +135,21 @@ async def raw_kafka_rate(bootstrap: str, messages: int) -> float:
         await producer.stop()
 
 
+def _mean_gateway_ms(worker: WorkerProcess) -> float | None:
+    """Mean gateway call time as the worker saw it (SDK + HTTP + simulator latency)."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"{worker.url}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    total = count = 0.0
+    for line in text.splitlines():
+        if line.startswith("paystream_gateway_call_seconds_sum"):
+            total += float(line.rsplit(" ", 1)[1])
+        elif line.startswith("paystream_gateway_call_seconds_count"):
+            count += float(line.rsplit(" ", 1)[1])
+    return round(total / count * 1000, 1) if count else None
+
+
 def run_executor_bench(latency_ms: float, in_flight: int, requests: int,
                        json_path: Path | None) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="paystream-bench-"))
@@ -157,6 +172,7 @@ def run_executor_bench(latency_ms: float, in_flight: int, requests: int,
             try:
                 worker.wait_ready()
                 figures = asyncio.run(drive(kafka.bootstrap, requests))
+                figures["gateway_call_mean_ms"] = _mean_gateway_ms(worker)
                 assert worker.proc is not None
                 worker_rss = rss_mb(worker.proc.pid)
             finally:

@@ -5,6 +5,7 @@ that SIGINT leaves no process behind."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -13,7 +14,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import psutil
@@ -57,8 +57,17 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
     try:
         yield info
     finally:
+        # Children run in sessions of their own: stop `up` politely so it stops them,
+        # and kill by pid whatever is left if a failed test cut the sequence short.
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+            os.kill(proc.pid, signal.SIGINT)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        for pid in info["state"]["pids"].values():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
         out.close()
 
 
@@ -72,6 +81,47 @@ def test_demo_completes_with_every_order_in_its_expected_state(
     assert "every order ended as expected and matches the ledger" in out
     for state in ("REFUNDED", "REVERSED", "PAID", "DECLINED"):
         assert state in out
+
+
+def test_status_reports_processes_lag_queues_tables_and_dead_letters(
+    platform: dict[str, Any]
+) -> None:
+    result = subprocess.run(_cli("status", "--json"), cwd=REPO_ROOT, env=platform["env"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    assert report["running"] and all(report["running"].values()), report
+    assert set(report["queue_depths"]) == {"payment-requests.fifo",
+                                           "payment-requests-dlq.fifo"}
+    assert report["table_sizes"]["orders"] >= 5
+    assert report["table_sizes"]["wallets"] >= 1
+    assert isinstance(report["kafka_dead_letters"], int)
+    assert any("payment-requests" in topics for topics in report["consumer_lag"].values())
+
+
+def test_correlation_id_travels_from_the_request_into_the_order_history(
+    platform: dict[str, Any]
+) -> None:
+    import urllib.request
+
+    worker = platform["state"]["worker_views"]
+    orders = _demo_orders(platform)
+    assert orders
+    with urllib.request.urlopen(f"{worker}/orders/{orders[0]}", timeout=5) as resp:
+        order = json.loads(resp.read())
+    ids = [h.get("correlation_id") for h in order["history"]]
+    # The demo sends X-Correlation-ID "demo-<run>-<n>" on every write.
+    assert ids and all(i and i.startswith("demo-") for i in ids), order["history"]
+
+
+def _demo_orders(platform: dict[str, Any]) -> list[str]:
+    import urllib.request
+
+    with urllib.request.urlopen(f"{platform['state']['simulator']}/__sim__/ledger",
+                                timeout=5) as resp:
+        ledger = json.loads(resp.read())
+    return [t["order_id"] for t in ledger["transactions"]
+            if (t["order_id"] or "").startswith("demo-")]
 
 
 def test_a_crashed_component_is_restarted_and_logged(platform: dict[str, Any]) -> None:
@@ -91,8 +141,7 @@ def test_a_crashed_component_is_restarted_and_logged(platform: dict[str, Any]) -
 
 
 def test_logs_contain_no_secret(platform: dict[str, Any]) -> None:
-    logs = list((platform["run_dir"] / "logs").glob("*.log")) + [
-        platform["run_dir"] / "up.out"]
+    logs = [*(platform["run_dir"] / "logs").glob("*.log"), platform["run_dir"] / "up.out"]
     assert len(logs) >= 6
     for path in logs:
         text = path.read_text(errors="replace")

@@ -1,0 +1,81 @@
+"""`paystream status`: what runs, consumer lag, queue depths, table sizes, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.request
+from typing import Any
+
+import psutil
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from devstack.sqs import PAYMENT_DLQ, PAYMENT_QUEUE, sqs_client
+from streams.topics import PAYMENT_REQUESTS_DLQ
+
+
+async def kafka_figures(bootstrap: str) -> dict[str, Any]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await admin.start()
+    await consumer.start()
+    try:
+        lag: dict[str, dict[str, int]] = {}
+        for group, _ in await admin.list_consumer_groups():
+            offsets = await admin.list_consumer_group_offsets(group)
+            if not offsets:
+                continue
+            ends = await consumer.end_offsets(list(offsets))
+            per_topic: dict[str, int] = {}
+            for tp, meta in offsets.items():
+                per_topic[tp.topic] = per_topic.get(tp.topic, 0) + max(
+                    0, ends[tp] - meta.offset)
+            lag[group] = per_topic
+        dlq_parts = [TopicPartition(PAYMENT_REQUESTS_DLQ, p)
+                     for p in consumer.partitions_for_topic(PAYMENT_REQUESTS_DLQ) or []]
+        dead = 0
+        if dlq_parts:
+            ends = await consumer.end_offsets(dlq_parts)
+            starts = await consumer.beginning_offsets(dlq_parts)
+            dead = sum(ends[tp] - starts[tp] for tp in dlq_parts)
+        return {"consumer_lag": lag, "kafka_dead_letters": dead}
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+def sqs_figures(endpoint: str) -> dict[str, int]:
+    sqs = sqs_client(endpoint)
+    out = {}
+    for name in (PAYMENT_QUEUE, PAYMENT_DLQ):
+        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
+            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        out[name] = int(attrs["ApproximateNumberOfMessages"]) + int(
+            attrs["ApproximateNumberOfMessagesNotVisible"])
+    return out
+
+
+def table_sizes(worker_url: str) -> dict[str, int]:
+    with urllib.request.urlopen(f"{worker_url}/tables", timeout=5) as resp:
+        data: dict[str, int] = json.loads(resp.read())
+        return data
+
+
+def collect(state: dict[str, Any]) -> dict[str, Any]:
+    running = {name: psutil.pid_exists(pid) for name, pid in state.get("pids", {}).items()}
+    report: dict[str, Any] = {"running": running, "restarts": state.get("restarts", {})}
+    try:
+        report.update(asyncio.run(kafka_figures(state["kafka"])))
+    except Exception as exc:  # a report, not a probe: say what failed and go on
+        report["kafka_error"] = f"{type(exc).__name__}: {exc}"
+    try:
+        report["queue_depths"] = sqs_figures(state["sqs"])
+    except Exception as exc:
+        report["sqs_error"] = f"{type(exc).__name__}: {exc}"
+    try:
+        report["table_sizes"] = table_sizes(state["worker_views"])
+    except Exception as exc:
+        report["worker_error"] = f"{type(exc).__name__}: {exc}"
+    return report
