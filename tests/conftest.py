@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from devstack.jars import SetupError
 from devstack.kafka import KafkaServer
+from devstack.keycloak import KeycloakServer
 from devstack.sqs import ElasticMQServer
 
 INSTALL_HINT = (
@@ -90,3 +92,20 @@ def sqs_endpoint(stack_tmp: Path) -> Iterator[str]:
             yield f"http://{container.get_container_host_ip()}:{container.get_exposed_port(9324)}"
         else:
             pytest.fail(INSTALL_HINT, pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def keycloak() -> Iterator[KeycloakServer]:
+    """A real Keycloak with the repository's realm, shared by the tests that need one.
+
+    Never skipped: when it cannot start (no JDK, no Maven, no first download) the tests
+    that use it fail and say why."""
+    server = KeycloakServer()
+    try:
+        server.start()
+    except SetupError as exc:
+        pytest.fail(f"could not start Keycloak for the real-issuer tests: {exc}", pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()

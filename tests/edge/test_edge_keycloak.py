@@ -3,8 +3,6 @@ client-credentials token A obtains itself. Never skipped (see tests/edge_auth)."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 from edge_helpers import new_key, new_order_id, serve_edge, usd
@@ -13,23 +11,9 @@ from pydantic import SecretStr
 from api_edge.auth import AuthSettings
 from api_edge.dev_issuer import ORCHESTRATOR_CLIENT_ID, ORCHESTRATOR_CLIENT_SECRET
 from api_edge.settings import EdgeSettings
-from devstack.jars import SetupError
 from devstack.keycloak import KeycloakServer
 
 pytestmark = pytest.mark.keycloak
-
-
-@pytest.fixture(scope="module")
-def keycloak() -> Iterator[KeycloakServer]:
-    server = KeycloakServer()
-    try:
-        server.start()
-    except SetupError as exc:
-        pytest.fail(f"could not start Keycloak for the real-issuer test: {exc}", pytrace=False)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 async def test_real_keycloak_tokens_through_a_and_b(

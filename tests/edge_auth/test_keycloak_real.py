@@ -6,32 +6,15 @@ download) the test fails and says why. The first run downloads the distribution 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 
 from api_edge.auth import AuthSettings, TokenVerifier
 from api_edge.auth.errors import AuthError
 from api_edge.dev_issuer import ORCHESTRATOR_CLIENT_ID, ORCHESTRATOR_CLIENT_SECRET
-from devstack.jars import SetupError
 from devstack.keycloak import KeycloakServer
 
 pytestmark = pytest.mark.keycloak
-
-
-@pytest.fixture(scope="module")
-def keycloak() -> Iterator[KeycloakServer]:
-    server = KeycloakServer()
-    try:
-        server.start()
-    except SetupError as exc:
-        pytest.fail(f"could not start Keycloak for the real-issuer test: {exc}", pytrace=False)
-    try:
-        print(f"keycloak ready in {server.started_in_s:.1f}s at {server.issuer}")
-        yield server
-    finally:
-        server.stop()
 
 
 async def test_real_keycloak_tokens_verify(keycloak: KeycloakServer) -> None:
