@@ -27,7 +27,7 @@ from streams.logs import get_logger
 log = get_logger("paystream.platform")
 
 DEFAULT_PORTS = {"edge": 8080, "orchestrator": 8081, "worker": 6066, "simulator": 8093,
-                 "issuer": 8180}
+                 "issuer": 8180, "bridge_metrics": 9108}
 STATE_FILE = "platform.json"
 
 
@@ -102,6 +102,7 @@ class Platform:
                 "PAYSTREAM_EDGE_ORCHESTRATOR_PORT": str(self.ports["orchestrator"]),
                 "PAYSTREAM_EDGE_WORKER_URL": self.worker_url,
                 "PAYSTREAM_EDGE_SERVICE_CLIENT_SECRET": "paystream-orchestrator-secret",
+                "PAYSTREAM_BRIDGE_METRICS_PORT": str(self.ports["bridge_metrics"]),
             }
             self._start_services()
         except BaseException:
@@ -137,7 +138,8 @@ class Platform:
                                web_port=self.ports["worker"])
         worker.command = ["worker", "--loglevel", "info"]
         specs.append(("worker", worker, lambda: _worker_ready(worker)))
-        specs.append(("bridge", self._service("bridge", ["bridge"]), lambda: True))
+        specs.append(("bridge", self._service("bridge", ["bridge"]),
+                      lambda: port_open(self.ports["bridge_metrics"])))
         specs.append(("edge", self._service("edge", ["edge"]),
                       lambda: port_open(self.ports["edge"])
                       and port_open(self.ports["orchestrator"])))
@@ -195,6 +197,9 @@ class Platform:
             "edge_docs": f"{self.edge_url}/docs",
             "orchestrator": f"http://127.0.0.1:{self.ports['orchestrator']}",
             "worker_views": self.worker_url,
+            "metrics": {"edge": f"{self.edge_url}/metrics",
+                        "worker": f"{self.worker_url}/metrics",
+                        "bridge": f"http://127.0.0.1:{self.ports['bridge_metrics']}/metrics"},
             "simulator": self.simulator_url,
             "issuer": self.issuer,
             "kafka": self.env.get("KAFKA_BOOTSTRAP_SERVERS"),
