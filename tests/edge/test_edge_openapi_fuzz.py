@@ -47,7 +47,7 @@ def test_public_api_conforms_to_its_openapi(
 
             @hypothesis.given(case=strategy)
             @hypothesis.settings(
-                max_examples=MAX_EXAMPLES, deadline=None, database=None,
+                max_examples=MAX_EXAMPLES, deadline=None, database=None, derandomize=True,
                 phases=[Phase.explicit, Phase.generate],
                 suppress_health_check=list(HealthCheck),
             )
