@@ -18,11 +18,12 @@ def executor(
     in_flight: int = typer.Option(64, "--in-flight", help="Worker in-flight cap C"),
     requests: int = typer.Option(4000, "--requests", help="Payment requests N"),
     json_path: Path | None = typer.Option(None, "--json", help="Write the figures here"),
+    workers: int = typer.Option(1, "--workers", help="Worker processes sharing C"),
 ) -> None:
     """Executor throughput vs Little's limit C/L, latency, worker memory."""
     from devstack.bench.executor import run_executor_bench
 
-    run_executor_bench(latency_ms, in_flight, requests, json_path)
+    run_executor_bench(latency_ms, in_flight, requests, json_path, workers)
 
 
 @bench_app.command("recovery")

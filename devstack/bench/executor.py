@@ -135,6 +135,17 @@ async def raw_kafka_rate(bootstrap: str, messages: int) -> float:
         await producer.stop()
 
 
+def _wait_balanced(fleet: list[WorkerProcess], timeout: float = 60) -> None:
+    """With several workers, wait until the group has settled (every worker ready)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(w.get_json("/health/ready")[0] == 200 for w in fleet):
+            time.sleep(2)  # one more rebalance may still follow the last join
+            if all(w.get_json("/health/ready")[0] == 200 for w in fleet):
+                return
+        time.sleep(0.5)
+
+
 def _mean_gateway_ms(worker: WorkerProcess) -> float | None:
     """Mean gateway call time as the worker saw it (SDK + HTTP + simulator latency)."""
     import urllib.request
@@ -151,7 +162,10 @@ def _mean_gateway_ms(worker: WorkerProcess) -> float | None:
 
 
 def run_executor_bench(latency_ms: float, in_flight: int, requests: int,
-                       json_path: Path | None) -> dict[str, Any]:
+                       json_path: Path | None, workers: int = 1) -> dict[str, Any]:
+    """C is the total in-flight cap; with W workers each gets C / W slots."""
+    if in_flight % workers:
+        raise ValueError("--in-flight must be a multiple of --workers")
     tmp = Path(tempfile.mkdtemp(prefix="paystream-bench-"))
     kafka = KafkaServer(tmp / "kafka", num_partitions=PARTITIONS)
     kafka.start()
@@ -162,26 +176,32 @@ def run_executor_bench(latency_ms: float, in_flight: int, requests: int,
             env = {
                 "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
                 "BRAINTREE_SIMULATOR_URL": sim.url,
-                "PAYSTREAM_WORKER_IN_FLIGHT": str(in_flight),
+                "PAYSTREAM_WORKER_IN_FLIGHT": str(in_flight // workers),
                 "PAYSTREAM_WORKER_PARTITIONS": str(PARTITIONS),
                 "PAYSTREAM_WORKER_APP_ID": f"bench-{uuid.uuid4().hex[:6]}",
                 "BRAINTREE_MAX_WORKERS": str(max(in_flight, 8)),
             }
-            worker = WorkerProcess(env, tmp / "worker", tmp / "worker.log")
-            worker.start()
+            fleet = [WorkerProcess(env, tmp / f"worker{i}", tmp / f"worker{i}.log")
+                     for i in range(workers)]
+            for worker in fleet:
+                worker.start()
             try:
-                worker.wait_ready()
+                for worker in fleet:
+                    worker.wait_ready()
+                _wait_balanced(fleet)
                 figures = asyncio.run(drive(kafka.bootstrap, requests))
-                figures["gateway_call_mean_ms"] = _mean_gateway_ms(worker)
-                assert worker.proc is not None
-                worker_rss = rss_mb(worker.proc.pid)
+                means = [m for m in (_mean_gateway_ms(w) for w in fleet) if m is not None]
+                figures["gateway_call_mean_ms"] = round(sum(means) / len(means), 1)
+                worker_rss = sum(rss_mb(w.proc.pid) for w in fleet if w.proc is not None)
             finally:
-                worker.stop()
+                for worker in fleet:
+                    worker.stop()
     finally:
         kafka.stop()
     littles = in_flight / (latency_ms / 1000) if latency_ms > 0 else None
     result = {
         "benchmark": "executor", "latency_ms": latency_ms, "in_flight": in_flight,
+        "workers": workers,
         **figures,
         "littles_limit_per_s": round(littles, 1) if littles else None,
         "ratio_to_littles_limit": (round(figures["payments_per_s"] / littles, 3)
