@@ -78,18 +78,23 @@ def create_app(settings: WorkerSettings | None = None,
                               FaustInFlightStore(in_flight), publisher, retry,
                               gateway_slots=settings.in_flight)
 
-    # More requests than gateway slots are in progress at once, so that every slot is
-    # refilled as soon as it frees up; the handler enforces the gateway cap itself.
-    register_executor(app, topics.payment_requests, handler_factory, settings.in_flight * 2)
-    orders = register_orders(app, topics, settings)
-    wallet_client, wallets = register_wallets(app, gateway_provider, settings)
-    fulfillment = register_fulfillment(app, topics, settings)
-    analytics = register_analytics(app, settings)
-    register_order_views(app, orders)
-    register_wallet_views(app, wallets, wallet_client)
-    register_analytics_views(app, analytics)
+    tables: dict[str, Any] = {"ledger": ledger, "in_flight": in_flight}
+    roles = settings.roles
+    if "executor" in roles:
+        # More requests than gateway slots are in progress at once, so that every slot is
+        # refilled as soon as it frees up; the handler enforces the gateway cap itself.
+        register_executor(app, topics.payment_requests, handler_factory,
+                          settings.in_flight * 2)
+    if "orders" in roles:
+        tables["orders"] = register_orders(app, topics, settings)
+        register_order_views(app, tables["orders"])
+    if "wallets" in roles:
+        wallet_client, tables["wallets"] = register_wallets(app, gateway_provider, settings)
+        register_wallet_views(app, tables["wallets"], wallet_client)
+    if "fulfillment" in roles:
+        tables["fulfillment"] = register_fulfillment(app, topics, settings)
+    if "analytics" in roles:
+        tables["analytics"] = register_analytics(app, settings)
+        register_analytics_views(app, tables["analytics"])
     register_health(app)
-    return Paystream(app=app, settings=settings, topics=topics,
-                     tables={"ledger": ledger, "in_flight": in_flight, "orders": orders,
-                             "wallets": wallets, "fulfillment": fulfillment,
-                             "analytics": analytics})
+    return Paystream(app=app, settings=settings, topics=topics, tables=tables)

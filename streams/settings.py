@@ -10,6 +10,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from devstack.paths import run_dir
 
+Role = Literal["executor", "orders", "wallets", "fulfillment", "analytics"]
+ALL_ROLES: tuple[Role, ...] = ("executor", "orders", "wallets", "fulfillment", "analytics")
+
 
 def _default_datadir() -> Path:
     return run_dir() / "worker-data"
@@ -37,6 +40,9 @@ class WorkerSettings(BaseSettings):
     backoff_base_s: float = 0.2
     backoff_cap_s: float = 5.0
     store: str = "rocksdb://"
+    # Which agents this worker runs. All by default; a deployment may run executor-only
+    # workers beside lifecycle/wallet/analytics workers (same app id, same topics).
+    roles: frozenset[Role] = frozenset(ALL_ROLES)
     # A killed worker's partitions move to the survivors only after its session times
     # out; faust's 60 s default would stall those orders for a minute.
     session_timeout_s: float = 10.0

@@ -19,11 +19,15 @@ def executor(
     requests: int = typer.Option(4000, "--requests", help="Payment requests N"),
     json_path: Path | None = typer.Option(None, "--json", help="Write the figures here"),
     workers: int = typer.Option(1, "--workers", help="Worker processes sharing C"),
+    executor_only: bool = typer.Option(False, "--executor-only",
+                                       help="Run only the executor agent in the worker"),
 ) -> None:
     """Executor throughput vs Little's limit C/L, latency, worker memory."""
     from devstack.bench.executor import run_executor_bench
+    from streams.settings import ALL_ROLES
 
-    run_executor_bench(latency_ms, in_flight, requests, json_path, workers)
+    roles = ("executor",) if executor_only else ALL_ROLES
+    run_executor_bench(latency_ms, in_flight, requests, json_path, workers, roles)
 
 
 @bench_app.command("recovery")

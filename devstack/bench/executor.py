@@ -26,6 +26,7 @@ from devstack.services import WorkerProcess
 from gateway.simulator.config import SimulatorConfig
 from gateway.simulator.runner import run_simulator
 from streams.provision import ensure_topics
+from streams.settings import ALL_ROLES
 from streams.topics import OUTCOME_TOPICS, PAYMENT_REQUESTS
 
 PARTITIONS = 4
@@ -162,7 +163,8 @@ def _mean_gateway_ms(worker: WorkerProcess) -> float | None:
 
 
 def run_executor_bench(latency_ms: float, in_flight: int, requests: int,
-                       json_path: Path | None, workers: int = 1) -> dict[str, Any]:
+                       json_path: Path | None, workers: int = 1,
+                       roles: tuple[str, ...] = ALL_ROLES) -> dict[str, Any]:
     """C is the total in-flight cap; with W workers each gets C / W slots."""
     if in_flight % workers:
         raise ValueError("--in-flight must be a multiple of --workers")
@@ -180,6 +182,7 @@ def run_executor_bench(latency_ms: float, in_flight: int, requests: int,
                 "PAYSTREAM_WORKER_PARTITIONS": str(PARTITIONS),
                 "PAYSTREAM_WORKER_APP_ID": f"bench-{uuid.uuid4().hex[:6]}",
                 "BRAINTREE_MAX_WORKERS": str(max(in_flight, 8)),
+                "PAYSTREAM_WORKER_ROLES": json.dumps(roles),
             }
             fleet = [WorkerProcess(env, tmp / f"worker{i}", tmp / f"worker{i}.log")
                      for i in range(workers)]
@@ -201,7 +204,7 @@ def run_executor_bench(latency_ms: float, in_flight: int, requests: int,
     littles = in_flight / (latency_ms / 1000) if latency_ms > 0 else None
     result = {
         "benchmark": "executor", "latency_ms": latency_ms, "in_flight": in_flight,
-        "workers": workers,
+        "workers": workers, "worker_roles": list(roles),
         **figures,
         "littles_limit_per_s": round(littles, 1) if littles else None,
         "ratio_to_littles_limit": (round(figures["payments_per_s"] / littles, 3)
