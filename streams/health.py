@@ -5,7 +5,32 @@ from __future__ import annotations
 from typing import Any
 
 import faust
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
+
+CONSUMER_LAG = Gauge("paystream_worker_consumer_lag",
+                     "Records behind the partition's end, per topic, for this worker",
+                     ["topic"])
+
+
+def update_consumer_lag(app: faust.App) -> None:
+    """Lag = high watermark - committed offset, summed per topic over this worker's
+    partitions; computed at scrape time from what the consumer already knows."""
+    consumer = app.consumer
+    if consumer is None:
+        return
+    per_topic: dict[str, int] = {}
+    for tp in consumer.assignment():
+        try:
+            high = consumer.highwater(tp)
+        except Exception:  # no fetch yet for this partition
+            continue
+        committed = consumer._committed_offset.get(tp)  # type: ignore[attr-defined]
+        if high is None:
+            continue
+        lag = max(0, high - (committed or 0))
+        per_topic[tp.topic] = per_topic.get(tp.topic, 0) + lag
+    for topic, lag in per_topic.items():
+        CONSUMER_LAG.labels(topic).set(lag)
 
 
 def is_ready(app: faust.App) -> bool:
@@ -37,4 +62,5 @@ def register_health(app: faust.App) -> None:
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
+        update_consumer_lag(app)
         return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])

@@ -124,6 +124,26 @@ def _demo_orders(platform: dict[str, Any]) -> list[str]:
             if (t["order_id"] or "").startswith("demo-")]
 
 
+def test_prometheus_metrics_on_edge_bridge_and_worker(platform: dict[str, Any]) -> None:
+    import urllib.request
+
+    def scrape(url: str) -> str:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return str(resp.read().decode())
+
+    metrics = platform["state"]["metrics"]
+    worker = scrape(metrics["worker"])
+    for name in ("paystream_gateway_calls_total", "paystream_gateway_call_seconds_bucket",
+                 "paystream_executor_requests_total", "paystream_worker_consumer_lag",
+                 "paystream_dead_letters_total"):
+        assert name in worker, name
+    bridge = scrape(metrics["bridge"])
+    for name in ("paystream_bridge_forwarded_total", "paystream_bridge_queue_depth"):
+        assert name in bridge, name
+    edge = scrape(metrics["edge"])
+    assert "_bucket" in edge and "/v1/checkouts" in edge
+
+
 def test_a_crashed_component_is_restarted_and_logged(platform: dict[str, Any]) -> None:
     bridge_pid = platform["state"]["pids"]["bridge"]
     os.killpg(bridge_pid, signal.SIGKILL)
