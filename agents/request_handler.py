@@ -45,7 +45,7 @@ from agents.payment_flow import (
     needs_status_refresh,
     with_status,
 )
-from gateway.errors import PermanentGatewayError, TransientGatewayError
+from gateway.errors import OutcomeUnknownError, PermanentGatewayError, TransientGatewayError
 from gateway.port import CAPTURED_STATUSES, PaymentGateway, TransactionResult
 from schemas.dead_letter import DeadLetter
 from schemas.outcomes import OutcomeEvent
@@ -199,8 +199,16 @@ class RequestHandler:
                 return from_transaction_result(request.kind, outcome)
         finally:
             metrics.IN_FLIGHT.dec()
-        reason = (f"gateway unavailable after {self.retry.max_attempts} attempts: "
-                  f"{type(last_error).__name__}: {last_error.message if last_error else ''}")
+        detail = f"{type(last_error).__name__}: {last_error.message if last_error else ''}"
+        if isinstance(last_error, OutcomeUnknownError):
+            # The last attempt may have moved money: ask before declaring it failed.
+            resolved = await self._resolve_unknown(call)
+            if resolved is not None:
+                return resolved
+            reason = (f"outcome unknown after {self.retry.max_attempts} attempts; the "
+                      f"gateway may have applied it, reconcile by order id: {detail}")
+        else:
+            reason = f"gateway unavailable after {self.retry.max_attempts} attempts: {detail}"
         await self._park(request, reason, type(last_error).__name__)
         return GatewayResult(result="failed", reason=reason)
 

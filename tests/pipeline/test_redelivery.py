@@ -173,3 +173,23 @@ async def test_one_order_back_to_back_runs_in_order_under_concurrency(
             assert str(events[2].refunded_amount) == "25.00 USD"
     finally:
         simulator.configure(latency_ms=0, auto_settle_seconds=None)
+
+
+async def test_gateway_never_answering_ends_failed_and_dead_lettered_with_reason(
+    enqueuer: Enqueuer, outcomes: OutcomeCollector, simulator: SimulatorHandle
+) -> None:
+    order = new_id("ord")
+    # Every call is applied and its answer lost, reads included: retries run out.
+    simulator.configure(drop_after_apply_fraction=1.0)
+    try:
+        enqueuer.send(request("approve", order, amount="55.00"))
+        (event,) = await outcomes.wait_for(order, 1, timeout=90)
+    finally:
+        simulator.configure(drop_after_apply_fraction=0.0)
+    assert event.event_type == "payment-failed"
+    assert "outcome unknown" in (event.reason or "")
+    letter = await outcomes.wait_dead_letter(lambda d: d.get("order_id") == order)
+    assert "reconcile by order id" in letter["reason"]
+    assert "fake-" not in letter["payload"]  # the nonce is redacted in the dead letter
+    # The retries reused one api_request_key: at most one sale exists for the order.
+    assert len(_sales(simulator, order)) == 1
