@@ -24,6 +24,7 @@ from agents import metrics
 from schemas.dead_letter import DeadLetter
 from schemas.orders import OrderAnomaly, OrderCreated
 from schemas.outcomes import parse_outcome
+from schemas.validation import describe_validation_error
 from streams.logs import get_logger
 from streams.publisher import send_and_wait
 from streams.settings import WorkerSettings
@@ -97,8 +98,7 @@ class OrderEventHandler:
 def _short(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         # Locations and messages only: the input itself belongs in the payload field.
-        text = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'record'}: {e['msg']}"
-                         for e in exc.errors(include_input=False, include_url=False))
+        text = describe_validation_error(exc, whole="record")
     else:
         text = str(exc).strip() or type(exc).__name__
     return text[:250]

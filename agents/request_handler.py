@@ -50,6 +50,7 @@ from gateway.port import CAPTURED_STATUSES, PaymentGateway, TransactionResult
 from schemas.dead_letter import DeadLetter
 from schemas.outcomes import OutcomeEvent
 from schemas.payment_request import PaymentRequest
+from schemas.validation import describe_validation_error
 from streams.logs import get_logger
 
 log = get_logger("paystream.executor")
@@ -281,10 +282,7 @@ class RequestHandler:
         ), request.order_id)
 
     async def _reject(self, raw: bytes, key: bytes | None, exc: ValidationError) -> None:
-        reason = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(message)'}: {err['msg']}"
-            for err in exc.errors(include_input=False)
-        )
+        reason = describe_validation_error(exc)
         order_id = key.decode("utf-8", errors="replace") if key else None
         metrics.DEAD_LETTERS.labels("payment-requests").inc()
         log.warning("malformed_request_dead_lettered", order_id=order_id, reason=reason)

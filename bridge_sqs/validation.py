@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from schemas.payment_request import PaymentRequest
+from schemas.validation import describe_validation_error
 
 
 @dataclass(frozen=True)
@@ -25,11 +26,7 @@ def validate_message(body: str, group_id: str | None) -> Accepted | Rejected:
     try:
         request = PaymentRequest.model_validate_json(body)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(message)'}: {err['msg']}"
-            for err in exc.errors(include_input=False)
-        )
-        return Rejected(f"invalid payment request: {problems}")
+        return Rejected(f"invalid payment request: {describe_validation_error(exc)}")
     if group_id is not None and group_id != request.order_id:
         # The group is what keeps one order's requests in order in SQS; a mismatch
         # means the producer broke that guarantee.

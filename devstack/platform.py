@@ -137,7 +137,7 @@ class Platform:
         worker = WorkerProcess(self.env, self.data_dir / "worker", logs_dir() / "worker.log",
                                web_port=self.ports["worker"])
         worker.command = ["worker", "--loglevel", "info"]
-        specs.append(("worker", worker, lambda: _worker_ready(worker)))
+        specs.append(("worker", worker, worker.is_ready))
         specs.append(("bridge", self._service("bridge", ["bridge"]),
                       lambda: port_open(self.ports["bridge_metrics"])))
         specs.append(("edge", self._service("edge", ["edge"]),
@@ -226,14 +226,6 @@ def read_platform_state() -> dict[str, Any] | None:
         return None
     data: dict[str, Any] = json.loads(path.read_text())
     return data
-
-
-def _worker_ready(worker: WorkerProcess) -> bool:
-    try:
-        status, body = worker.get_json("/health/ready", timeout=2)
-    except OSError:
-        return False
-    return status == 200 and isinstance(body, dict) and bool(body.get("ready"))
 
 
 def _wait(predicate: Callable[[], bool], timeout: float) -> None:

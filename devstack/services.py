@@ -92,17 +92,20 @@ class WorkerProcess(ServiceProcess):
             except ValueError:
                 return exc.code, body.decode(errors="replace")
 
+    def is_ready(self) -> bool:
+        """Its web server answers and it holds its partitions with every table recovered."""
+        try:
+            status, body = self.get_json("/health/ready", timeout=2)
+        except OSError:
+            return False
+        return status == 200 and isinstance(body, dict) and bool(body.get("ready"))
+
     def wait_ready(self, timeout: float = 90.0) -> None:
-        """Ready = its web server answers and the worker has finished its first rebalance."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.alive():
                 raise RuntimeError(f"worker exited during start-up:\n{self.log_tail()}")
-            try:
-                status, body = self.get_json("/health/ready", timeout=2)
-                if status == 200 and isinstance(body, dict) and body.get("ready"):
-                    return
-            except OSError:
-                pass
+            if self.is_ready():
+                return
             time.sleep(0.3)
         raise RuntimeError(f"worker not ready after {timeout:.0f}s:\n{self.log_tail()}")

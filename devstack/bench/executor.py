@@ -140,9 +140,9 @@ def _wait_balanced(fleet: list[WorkerProcess], timeout: float = 60) -> None:
     """With several workers, wait until the group has settled (every worker ready)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if all(w.get_json("/health/ready")[0] == 200 for w in fleet):
+        if all(w.is_ready() for w in fleet):
             time.sleep(2)  # one more rebalance may still follow the last join
-            if all(w.get_json("/health/ready")[0] == 200 for w in fleet):
+            if all(w.is_ready() for w in fleet):
                 return
         time.sleep(0.5)
 

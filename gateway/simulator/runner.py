@@ -13,7 +13,6 @@ import ctypes
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,16 +25,11 @@ from typing import Any
 
 import braintree
 
+from devstack.ports import free_port
 from gateway.settings import GatewaySettings
 from gateway.simulator.config import FaultConfig, SimulatorConfig
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _config_env(config: SimulatorConfig) -> dict[str, str]:

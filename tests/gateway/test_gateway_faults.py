@@ -165,8 +165,8 @@ async def test_adapter_find_during_drop_is_plain_transient(adapter: BraintreeGat
 
 
 async def test_adapter_connection_refused_is_transient_not_unknown() -> None:
+    from devstack.ports import free_port
     from gateway.settings import GatewaySettings
-    from gateway.simulator.runner import free_port
 
     gw = BraintreeGateway(GatewaySettings(simulator_url=f"http://127.0.0.1:{free_port()}",
                                           timeout_seconds=1))
