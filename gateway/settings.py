@@ -35,7 +35,12 @@ class GatewaySettings(BaseSettings):
         description="ISO currency -> Braintree merchant account id (JSON in the environment)",
     )
     timeout_seconds: float = Field(default=10.0, gt=0)
-    max_workers: int = Field(default=64, ge=1, le=1024)
+    max_workers: int = Field(default=64, ge=1, le=1024,
+                             description="Concurrent gateway calls (connections or threads)")
+    transport: Literal["asyncio", "threads"] = Field(
+        default="asyncio",
+        description="asyncio: the SDK's HTTP on the event loop (gateway/async_transport.py); "
+                    "threads: the SDK's own requests transport on a thread pool")
 
     def simulator_host_port(self) -> tuple[str, str]:
         parts = urlsplit(self.simulator_url)

@@ -42,6 +42,13 @@ def rss_mb(pid: int, children: bool = True) -> float:
     return round(total / 2**20, 1)
 
 
+def cpu_seconds(pid: int, children: bool = True) -> float:
+    """User + system CPU time a process (and its children) has used so far."""
+    proc = psutil.Process(pid)
+    procs = [proc, *(proc.children(recursive=True) if children else [])]
+    return sum(t.user + t.system for t in (p.cpu_times() for p in procs))
+
+
 def emit(result: dict[str, Any], json_path: Path | None) -> dict[str, Any]:
     """Print the figures and record them (the benchmark's output is its record)."""
     text = json.dumps(result, indent=2, sort_keys=True)

@@ -31,8 +31,15 @@ def bt(sim: SimulatorHandle) -> braintree.BraintreeGateway:
     return sim.sdk(timeout=5)
 
 
+@pytest.fixture(params=["asyncio", "threads"])
+def transport(request: pytest.FixtureRequest) -> str:
+    """Both ways the adapter can carry the SDK's HTTP must classify faults alike."""
+    return str(request.param)
+
+
 @pytest.fixture
-async def adapter(sim: SimulatorHandle) -> AsyncIterator[BraintreeGateway]:
-    gw = BraintreeGateway(sim.gateway_settings(timeout_seconds=2.0, max_workers=16))
+async def adapter(sim: SimulatorHandle, transport: str) -> AsyncIterator[BraintreeGateway]:
+    gw = BraintreeGateway(sim.gateway_settings(timeout_seconds=2.0, max_workers=16,
+                                               transport=transport))
     yield gw
     await gw.aclose()

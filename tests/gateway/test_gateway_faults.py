@@ -123,9 +123,9 @@ async def test_adapter_drop_is_outcome_unknown_and_retry_is_safe(
 
 
 async def test_adapter_read_timeout_is_outcome_unknown_then_in_flight(
-    sim: SimulatorHandle,
+    sim: SimulatorHandle, transport: str,
 ) -> None:
-    gw = BraintreeGateway(sim.gateway_settings(timeout_seconds=0.3))
+    gw = BraintreeGateway(sim.gateway_settings(timeout_seconds=0.3, transport=transport))
     try:
         sim.configure(timeout_fraction=1.0, timeout_hold_seconds=1.0)
         kwargs = dict(order_id=new_key(), amount=Money.of("5.00", "USD"),
@@ -164,12 +164,12 @@ async def test_adapter_find_during_drop_is_plain_transient(adapter: BraintreeGat
     assert not isinstance(info.value, OutcomeUnknownError)
 
 
-async def test_adapter_connection_refused_is_transient_not_unknown() -> None:
+async def test_adapter_connection_refused_is_transient_not_unknown(transport: str) -> None:
     from devstack.ports import free_port
     from gateway.settings import GatewaySettings
 
     gw = BraintreeGateway(GatewaySettings(simulator_url=f"http://127.0.0.1:{free_port()}",
-                                          timeout_seconds=1))
+                                          timeout_seconds=1, transport=transport))
     try:
         with pytest.raises(TransientGatewayError) as info:
             await gw.authorize(order_id="o", amount=Money.of("1.00", "USD"),
