@@ -48,7 +48,7 @@ from api_edge.auth import (
 )
 from api_edge.dev_issuer import ORCHESTRATOR_CLIENT_SECRET
 from api_edge.idempotency import IDEMPOTENCY_KEY_PATTERN
-from api_edge.observability import install_observability, readiness_body
+from api_edge.observability import FASTAPI_TELEMETRY, install_observability, readiness_body
 from api_edge.orchestrator import (
     IDEMPOTENCY_HEADER,
     INTERNAL,
@@ -122,7 +122,7 @@ def service_token_source(settings: EdgeSettings) -> ServiceTokenSource:
     )
 
 
-def _deps(request: Request) -> FacadeDeps:
+async def _deps(request: Request) -> FacadeDeps:
     deps: FacadeDeps = request.app.state.deps
     return deps
 
@@ -281,6 +281,7 @@ def create_facade_app(settings: EdgeSettings | None = None, *,
             "Errors are RFC 7807 `application/problem+json`."
         ),
         lifespan=lifespan,
+        telemetry=FASTAPI_TELEMETRY,
     )
     app.state.deps = deps
     install_auth(app, deps.verifier)

@@ -46,7 +46,7 @@ from api_edge.idempotency import (
     downstream_key,
     fingerprint,
 )
-from api_edge.observability import install_observability, readiness_body
+from api_edge.observability import FASTAPI_TELEMETRY, install_observability, readiness_body
 from api_edge.order_events import OrderEventPublisher, PublishError
 from api_edge.problems import (
     CORRELATION_HEADER,
@@ -173,7 +173,7 @@ def check_idempotency_key(key: str | None) -> str:
     return key
 
 
-def _deps(request: Request) -> OrchestratorDeps:
+async def _deps(request: Request) -> OrchestratorDeps:
     deps: OrchestratorDeps = request.app.state.deps
     return deps
 
@@ -411,6 +411,7 @@ def create_orchestrator_app(settings: EdgeSettings | None = None, *,
         version="1.0.0",
         description="Internal API; callable only with the orchestrator service credential.",
         lifespan=lifespan,
+        telemetry=FASTAPI_TELEMETRY,
     )
     app.state.deps = deps
     install_auth(app, deps.verifier)

@@ -31,7 +31,7 @@ def install_auth(app: FastAPI, verifier: TokenVerifier) -> None:
     app.state.token_verifier = verifier
 
 
-def get_token_verifier(request: Request) -> TokenVerifier:
+async def get_token_verifier(request: Request) -> TokenVerifier:
     verifier = getattr(request.app.state, "token_verifier", None)
     if not isinstance(verifier, TokenVerifier):
         raise RuntimeError("install_auth(app, verifier) was not called for this app")
