@@ -4,22 +4,21 @@ MessageGroupId is the order id (SQS delivers one order's requests in order) and
 MessageDeduplicationId the request's downstream idempotency key (a retried send within
 SQS's 5-minute window is dropped by SQS itself).
 
-boto3 is synchronous and costs about a millisecond of CPU per call, so concurrent sends
-are gathered into SendMessageBatch calls of up to 10 (without waiting for a batch to fill:
-whatever is queued when a sender is free goes out) and run on a small thread pool.
-Each caller still learns the fate of its own message.
+Concurrent sends are gathered into SendMessageBatch calls of up to 10: a sender takes the
+first waiting message, lingers a few milliseconds for more, and sends them together
+through the non-blocking `SqsJsonClient`. Each caller still learns the fate of its own
+message.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from api_edge.sqs_json import SqsError, SqsJsonClient
 from schemas.codec import json_bytes
 from schemas.payment_request import PaymentRequest
 
@@ -41,15 +40,16 @@ class _Pending:
 
 class PaymentQueue:
     def __init__(self, endpoint_url: str | None, queue_name: str, *, region: str = "us-east-1",
-                 timeout_seconds: float = 5.0, senders: int = 4,
-                 client: Any | None = None) -> None:
+                 timeout_seconds: float = 5.0, senders: int = 2, linger_seconds: float = 0.0,
+                 client: SqsJsonClient | None = None) -> None:
         self.queue_name = queue_name
         self.timeout_seconds = timeout_seconds
-        self._client = client if client is not None else _client(endpoint_url, region,
-                                                                 timeout_seconds)
+        self._client = client or SqsJsonClient(endpoint_url, region,
+                                               timeout_seconds=timeout_seconds,
+                                               max_connections=max(4, senders * 2))
         self._queue_url: str | None = None
         self._senders = senders
-        self._pool = ThreadPoolExecutor(max_workers=senders, thread_name_prefix="sqs-send")
+        self._linger_seconds = linger_seconds
         self._pending: asyncio.Queue[_Pending] | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -65,21 +65,16 @@ class PaymentQueue:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        await self._client.aclose()
 
     async def queue_url(self) -> str:
         if self._queue_url is None:
-            url = await asyncio.get_running_loop().run_in_executor(
-                self._pool, lambda: self._client.get_queue_url(QueueName=self.queue_name))
-            self._queue_url = str(url["QueueUrl"])
+            self._queue_url = await self._client.get_queue_url(self.queue_name)
         return self._queue_url
 
     async def check(self) -> None:
         """Readiness: the queue exists and answers."""
-        url = await self.queue_url()
-        await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(
-            self._pool, lambda: self._client.get_queue_attributes(
-                QueueUrl=url, AttributeNames=["FifoQueue"])), self.timeout_seconds)
+        await self._client.get_queue_attributes(await self.queue_url(), ["FifoQueue"])
 
     async def send(self, request: PaymentRequest, dedup_id: str) -> str:
         """Enqueue; returns the SQS message id. Raises EnqueueError."""
@@ -92,31 +87,33 @@ class PaymentQueue:
         except TimeoutError:
             raise EnqueueError("the payment queue did not answer in time") from None
 
-    async def _sender(self) -> None:
+    async def _next_batch(self) -> list[_Pending]:
         assert self._pending is not None
-        loop = asyncio.get_running_loop()
+        batch = [await self._pending.get()]
+        if self._linger_seconds:
+            await asyncio.sleep(self._linger_seconds)
+        while len(batch) < MAX_BATCH and not self._pending.empty():
+            batch.append(self._pending.get_nowait())
+        return batch
+
+    async def _sender(self) -> None:
         while True:
-            batch = [await self._pending.get()]
-            while len(batch) < MAX_BATCH and not self._pending.empty():
-                batch.append(self._pending.get_nowait())
+            batch = await self._next_batch()
             try:
                 url = await self.queue_url()
-                entries = [_entry(str(i), item) for i, item in enumerate(batch)]
-                result = await loop.run_in_executor(
-                    self._pool, functools.partial(
-                        self._client.send_message_batch, QueueUrl=url, Entries=entries))
+                result = await self._client.send_message_batch(
+                    url, [_entry(str(i), item) for i, item in enumerate(batch)])
             except asyncio.CancelledError:
                 for item in batch:
                     if not item.future.done():
                         item.future.set_exception(EnqueueError("the payment queue stopped"))
                 raise
-            except Exception as exc:  # any client/transport failure fails this batch only
-                log.warning("SQS send failed: %s", type(exc).__name__)
+            except SqsError as exc:  # this batch fails; the next one may well succeed
+                log.warning("SQS send failed: %s", exc.code)
                 for item in batch:
                     if not item.future.done():
                         item.future.set_exception(
-                            EnqueueError(f"the payment queue refused the batch "
-                                         f"({type(exc).__name__})"))
+                            EnqueueError(f"the payment queue refused the batch ({exc.code})"))
                 continue
             for ok in result.get("Successful", []):
                 item = batch[int(ok["Id"])]
@@ -144,20 +141,3 @@ def _entry(entry_id: str, item: _Pending) -> dict[str, Any]:
             "payment_id": {"DataType": "String", "StringValue": request.payment_id},
         },
     }
-
-
-def _client(endpoint_url: str | None, region: str, timeout_seconds: float) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    # Bounded calls: boto3's defaults (60 s reads, several retries) would hold a shopper's
-    # request far longer than the edge's own timeout.
-    config = Config(connect_timeout=min(timeout_seconds, 2.0), read_timeout=timeout_seconds,
-                    retries={"max_attempts": 2, "mode": "standard"}, max_pool_connections=16)
-    if endpoint_url:
-        # Local SQS servers accept any credentials.
-        return boto3.client("sqs", endpoint_url=endpoint_url, region_name=region,
-                            aws_access_key_id="local", aws_secret_access_key="local",
-                            config=config)
-    # Production: credentials and endpoint from the AWS environment.
-    return boto3.client("sqs", region_name=region, config=config)

@@ -70,7 +70,9 @@ queues {{
         conf = self.data_dir / "elasticmq.conf"
         conf.write_text(self._config())
         argv = [
-            java_bin(), "-Xms64m", "-Xmx256m", f"-Dconfig.file={conf}",
+            # Serial GC: on a two-core machine G1's concurrent threads take CPU from the
+            # services the queue is there to serve; a fixed heap avoids resizing.
+            java_bin(), "-Xms256m", "-Xmx256m", "-XX:+UseSerialGC", f"-Dconfig.file={conf}",
             f"-Dlogback.configurationFile={DEVSTACK_DIR / 'elasticmq-logback.xml'}",
             "-cp", classpath("elasticmq"), "org.elasticmq.server.Main",
         ]
