@@ -70,9 +70,12 @@ queues {{
         conf = self.data_dir / "elasticmq.conf"
         conf.write_text(self._config())
         argv = [
-            # Serial GC: on a two-core machine G1's concurrent threads take CPU from the
-            # services the queue is there to serve; a fixed heap avoids resizing.
-            java_bin(), "-Xms256m", "-Xmx256m", "-XX:+UseSerialGC", f"-Dconfig.file={conf}",
+            # A local stand-in for SQS, run for minutes at a time: C1 alone reaches its
+            # steady state within seconds (C2 spent more CPU compiling during a whole
+            # 40-second benchmark than it saved), and serial GC keeps G1's concurrent threads
+            # off the two cores the services under test need.
+            java_bin(), "-Xms256m", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+            f"-Dconfig.file={conf}",
             f"-Dlogback.configurationFile={DEVSTACK_DIR / 'elasticmq-logback.xml'}",
             "-cp", classpath("elasticmq"), "org.elasticmq.server.Main",
         ]
