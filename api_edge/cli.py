@@ -8,8 +8,9 @@ Every option defaults to the `PAYSTREAM_EDGE_*` / `PAYSTREAM_AUTH_*` settings.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Coroutine
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
@@ -51,7 +52,18 @@ def serve(
     }
     settings = EdgeSettings(**overrides)  # type: ignore[arg-type]
     configure_logging("edge", log_level.upper())
-    asyncio.run(run_edge(settings, only, log_level=log_level, access_log=access_log))
+    # uvloop (from uvicorn[standard]) when present: its loop and transports are C, which
+    # takes a noticeable share of the per-request CPU off each edge process.
+    run = _uvloop_run()
+    run(run_edge(settings, only, log_level=log_level, access_log=access_log))
+
+
+def _uvloop_run() -> Callable[[Coroutine[Any, Any, None]], None]:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvicorn[standard] brings it
+        return asyncio.run
+    return uvloop.run
 
 
 async def run_edge(settings: EdgeSettings, only: Which = Which.both, *,

@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import statistics
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,23 @@ def machine() -> dict[str, Any]:
         "processor": platform.processor() or platform.machine(),
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+
+
+def calibration_ms() -> float:
+    """Milliseconds one core takes for a fixed pure-Python loop (median of three).
+
+    This machine's speed drifts by up to 2x from minute to minute (a shared VM): the same
+    loop took 224-408 ms on an idle machine within one minute. Each benchmark records
+    this figure before and after its run so a reader can tell a slow period from a slow
+    change."""
+    runs = []
+    for _ in range(3):
+        began = time.perf_counter()
+        total = 0
+        for i in range(1_000_000):
+            total += i * i
+        runs.append((time.perf_counter() - began) * 1000)
+    return round(statistics.median(runs), 1)
 
 
 def percentile(values: list[float], pct: float) -> float:

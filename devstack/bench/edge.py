@@ -26,7 +26,7 @@ import httpx
 import typer
 
 from api_edge.dev_issuer import ORCHESTRATOR_CLIENT_SECRET, DevIssuer, run_dev_issuer
-from devstack.bench.common import cpu_seconds, emit, machine, percentile
+from devstack.bench.common import calibration_ms, cpu_seconds, emit, machine, percentile
 from devstack.kafka import KafkaServer
 from devstack.paths import REPO_ROOT, logs_dir
 from devstack.ports import free_port
@@ -196,6 +196,7 @@ def _run(issuer: DevIssuer, sqs: ElasticMQServer, kafka: KafkaServer,
     pids = {proc.name: proc.pid for proc in procs}
     pids |= {"elasticmq": sqs.process.pid if sqs.process else 0,
              "kafka": kafka.process.pid if kafka.process else 0, "load_generator": os.getpid()}
+    calibration = [calibration_ms()]
     cpu_before = {name: cpu_seconds(pid, children=False) for name, pid in pids.items() if pid}
     server_before = _server_times(a_port, b_port)
     figures = asyncio.run(_load(facade_url, tokens, rps, seconds, record=True))
@@ -203,6 +204,7 @@ def _run(issuer: DevIssuer, sqs: ElasticMQServer, kafka: KafkaServer,
                           / max(1, figures["requests"]), 3)
               for name, used in cpu_before.items()}
     server_after = _server_times(a_port, b_port)
+    calibration.append(calibration_ms())
     time.sleep(1.0)
     enqueued = _queue_depth(sqs.endpoint_url) - before
     return {
@@ -212,6 +214,7 @@ def _run(issuer: DevIssuer, sqs: ElasticMQServer, kafka: KafkaServer,
         **figures,
         "enqueued_in_sqs": enqueued,
         "cpu_ms_per_request": cpu_ms,
+        "calibration_ms_before_after": calibration,
         "server_mean_ms": {
             name: round((server_after[name][0] - server_before[name][0]) * 1000
                         / max(1.0, server_after[name][1] - server_before[name][1]), 2)

@@ -20,7 +20,14 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from devstack.bench.common import cpu_seconds, emit, machine, percentile, rss_mb
+from devstack.bench.common import (
+    calibration_ms,
+    cpu_seconds,
+    emit,
+    machine,
+    percentile,
+    rss_mb,
+)
 from devstack.kafka import KafkaServer
 from devstack.services import WorkerProcess
 from gateway.simulator.config import SimulatorConfig
@@ -198,7 +205,10 @@ def run_executor_bench(latency_ms: float, in_flight: int, requests: int,
                         "simulator": [sim.process.pid],
                         "kafka": [kafka.process.pid] if kafka.process else []}
                 before = {k: sum(cpu_seconds(p) for p in v) for k, v in pids.items()}
+                calibration = [calibration_ms()]
                 figures = asyncio.run(drive(kafka.bootstrap, requests))
+                calibration.append(calibration_ms())
+                figures["calibration_ms_before_after"] = calibration
                 figures["cpu_ms_per_payment"] = {
                     k: round((sum(cpu_seconds(p) for p in v) - before[k]) * 1000 / requests, 3)
                     for k, v in pids.items()}
