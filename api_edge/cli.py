@@ -16,6 +16,7 @@ import typer
 import uvicorn
 
 from api_edge.settings import EdgeSettings
+from streams.gc_tuning import freeze_startup_objects, tune_collector
 from streams.logs import configure_logging
 
 
@@ -68,11 +69,20 @@ def _uvloop_run() -> Callable[[Coroutine[Any, Any, None]], None]:
 
 async def run_edge(settings: EdgeSettings, only: Which = Which.both, *,
                    log_level: str = "info", access_log: bool = False) -> None:
+    tune_collector()
     servers = build_servers(settings, only, log_level=log_level, access_log=access_log)
     for server in servers:
         typer.echo(f"serving {server.config.app.title} on "  # type: ignore[union-attr]
                    f"http://{server.config.host}:{server.config.port}")
-    await asyncio.gather(*(server.serve() for server in servers))
+    await asyncio.gather(*(server.serve() for server in servers), _freeze_when_started(servers))
+
+
+async def _freeze_when_started(servers: list[uvicorn.Server]) -> None:
+    while not all(server.started for server in servers):
+        if any(server.should_exit for server in servers):
+            return
+        await asyncio.sleep(0.05)
+    freeze_startup_objects()
 
 
 def build_servers(settings: EdgeSettings, only: Which = Which.both, *,

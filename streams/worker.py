@@ -8,6 +8,7 @@ import sys
 import faust
 
 from streams.app import create_app
+from streams.gc_tuning import freeze_startup_objects, tune_collector
 from streams.logs import configure_logging
 from streams.provision import ensure_topics
 from streams.settings import WorkerSettings
@@ -24,4 +25,7 @@ def run_worker(settings: WorkerSettings | None = None, loglevel: str = "info") -
                               paystream.settings.partitions,
                               paystream.settings.replication_factor))
     worker = faust.Worker(paystream.app, loglevel=loglevel, quiet=True)
+    # Everything imported and declared so far lives as long as the process.
+    tune_collector()
+    freeze_startup_objects()
     worker.execute_from_commandline()
