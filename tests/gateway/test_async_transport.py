@@ -1,19 +1,13 @@
-"""The greenlet bridge that runs the synchronous SDK on the event loop, and what it buys:
-the loop keeps running while a gateway call waits for its answer."""
+"""The greenlet bridge that runs the synchronous SDK on the event loop. That the loop keeps
+running during gateway calls is asserted for both transports in test_gateway_adapter.py."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import uuid
 
 import pytest
 
 from gateway.async_transport import await_in_greenlet, run_in_greenlet
-from gateway.braintree_adapter import BraintreeGateway
-from gateway.port import Outcome
-from gateway.simulator.runner import SimulatorHandle
-from schemas.money import Money
 
 
 async def test_sync_code_awaits_through_the_bridge() -> None:
@@ -72,32 +66,3 @@ def test_await_outside_the_bridge_is_refused() -> None:
     with pytest.raises(RuntimeError, match="outside run_in_greenlet"):
         await_in_greenlet(coro)
     coro.close()
-
-
-async def test_the_event_loop_runs_while_a_gateway_call_waits(sim: SimulatorHandle) -> None:
-    gw = BraintreeGateway(sim.gateway_settings(transport="asyncio", timeout_seconds=5))
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
-
-    sim.configure(latency_ms=300)
-    ticking = asyncio.create_task(ticker())
-    try:
-        results = await asyncio.gather(*(
-            gw.authorize(order_id=uuid.uuid4().hex, amount=Money.of("5.00", "USD"),
-                         idempotency_key=uuid.uuid4().hex,
-                         payment_method_nonce="fake-valid-nonce")
-            for _ in range(8)))
-    finally:
-        ticking.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await ticking
-        await gw.aclose()
-    assert all(r.outcome is Outcome.APPROVED for r in results)
-    # Eight calls of 300 ms each ran concurrently on the loop, which kept ticking meanwhile.
-    assert ticks >= 10
-    assert len(sim.ledger()["transactions"]) >= 8
