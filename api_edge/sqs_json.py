@@ -12,6 +12,8 @@ as to ElasticMQ.
 from __future__ import annotations
 
 import json
+import os
+import ssl
 from typing import Any
 
 import aiohttp
@@ -48,9 +50,8 @@ class SqsJsonClient:
                                               sock_connect=min(per_attempt, 2.0))
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
-        self._credentials: Credentials | None = (
-            # Local SQS servers accept any credentials.
-            Credentials("local", "local") if endpoint_url else None)
+        self._custom_endpoint = endpoint_url is not None
+        self._credentials: Credentials | None = None
 
     async def aclose(self) -> None:
         if self._session is not None:
@@ -113,8 +114,12 @@ class SqsJsonClient:
 
     def _frozen_credentials(self) -> ReadOnlyCredentials:
         if self._credentials is None:
-            # botocore's chain; refreshable credentials (roles) renew themselves.
+            # botocore's chain; refreshable credentials (roles) renew themselves. A custom
+            # endpoint (a VPC endpoint, or a local server such as ElasticMQ, which accepts
+            # any signature) may run without AWS credentials.
             credentials = get_session().get_credentials()
+            if credentials is None and self._custom_endpoint:
+                credentials = Credentials("local", "local")
             if credentials is None:
                 raise SqsError("NoCredentials", "no AWS credentials found for SQS")
             self._credentials = credentials
@@ -122,7 +127,12 @@ class SqsJsonClient:
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
+            # The CA bundle botocore would use, where one is configured (corporate TLS).
+            bundle = os.environ.get("AWS_CA_BUNDLE")
+            tls: ssl.SSLContext | bool = (ssl.create_default_context(cafile=bundle)
+                                          if bundle and self.endpoint_url.startswith("https")
+                                          else True)
             self._session = aiohttp.ClientSession(
                 timeout=self._timeout, trust_env=False,
-                connector=aiohttp.TCPConnector(limit=self._max_connections))
+                connector=aiohttp.TCPConnector(limit=self._max_connections, ssl=tls))
         return self._session

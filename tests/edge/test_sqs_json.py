@@ -71,12 +71,18 @@ async def test_actions_and_errors(sqs_endpoint: str) -> None:
         await client.aclose()
 
 
-def test_requests_are_signed_with_sigv4() -> None:
-    client = SqsJsonClient("http://127.0.0.1:1", "eu-west-1")
+def test_requests_are_signed_with_sigv4_from_the_aws_credential_chain(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAPAYSTREAMTEST")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-a-real-secret")
+    client = SqsJsonClient(None, "eu-west-1")
+    assert client.endpoint_url == "https://sqs.eu-west-1.amazonaws.com"
     headers = client._signed_headers("SendMessageBatch", b"{}")
     assert headers["Authorization"].startswith(
-        "AWS4-HMAC-SHA256 Credential=local/")
+        "AWS4-HMAC-SHA256 Credential=AKIAPAYSTREAMTEST/")
     assert "/eu-west-1/sqs/aws4_request" in headers["Authorization"]
+    assert "not-a-real-secret" not in str(headers)
     assert headers["X-Amz-Target"] == "AmazonSQS.SendMessageBatch"
     assert headers["Content-Type"] == "application/x-amz-json-1.0"
 
