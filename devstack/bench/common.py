@@ -7,11 +7,13 @@ import os
 import platform
 import statistics
 import time
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psutil
+from prometheus_client.parser import text_string_to_metric_families
 
 
 def machine() -> dict[str, Any]:
@@ -65,6 +67,25 @@ def cpu_seconds(pid: int, children: bool = True) -> float:
     proc = psutil.Process(pid)
     procs = [proc, *(proc.children(recursive=True) if children else [])]
     return sum(t.user + t.system for t in (p.cpu_times() for p in procs))
+
+
+def histogram_totals(metrics_url: str, metric: str, **labels: str) -> tuple[float, float]:
+    """(sum, count) of a Prometheus histogram served at `metrics_url`, over the series
+    whose labels match `labels`."""
+    with urllib.request.urlopen(metrics_url, timeout=5) as resp:
+        text = resp.read().decode()
+    total = count = 0.0
+    for family in text_string_to_metric_families(text):
+        if family.name != metric:
+            continue
+        for sample in family.samples:
+            if any(sample.labels.get(k) != v for k, v in labels.items()):
+                continue
+            if sample.name == f"{metric}_sum":
+                total += sample.value
+            elif sample.name == f"{metric}_count":
+                count += sample.value
+    return total, count
 
 
 def emit(result: dict[str, Any], json_path: Path | None) -> dict[str, Any]:

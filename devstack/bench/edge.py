@@ -26,7 +26,15 @@ import httpx
 import typer
 
 from api_edge.dev_issuer import ORCHESTRATOR_CLIENT_SECRET, DevIssuer, run_dev_issuer
-from devstack.bench.common import calibration_ms, cpu_seconds, emit, machine, percentile
+from api_edge.orchestrator import INTERNAL
+from devstack.bench.common import (
+    calibration_ms,
+    cpu_seconds,
+    emit,
+    histogram_totals,
+    machine,
+    percentile,
+)
 from devstack.kafka import KafkaServer
 from devstack.paths import REPO_ROOT, logs_dir
 from devstack.ports import free_port
@@ -36,6 +44,7 @@ from devstack.sqs import PAYMENT_QUEUE, ElasticMQServer, sqs_client
 SHOPPERS = 20
 WARMUP_SECONDS = 10.0
 METHOD_TOKEN = "pm_bench"
+CHECKOUT_ROUTE = "/v1/checkouts"
 
 
 def _spawn(name: str, args: list[str], env: dict[str, str]) -> ManagedProcess:
@@ -83,7 +92,7 @@ async def _load(facade_url: str, tokens: list[str], rps: float, seconds: float,
             headers = {"Authorization": f"Bearer {tokens[i % len(tokens)]}",
                        "Idempotency-Key": uuid.uuid4().hex}
             try:
-                async with client.post("/v1/checkouts", json=body, headers=headers) as resp:
+                async with client.post(CHECKOUT_ROUTE, json=body, headers=headers) as resp:
                     await resp.read()
                     outcome = None if resp.status == 202 else str(resp.status)
             except (aiohttp.ClientError, TimeoutError) as exc:
@@ -122,19 +131,10 @@ async def _load(facade_url: str, tokens: list[str], rps: float, seconds: float,
 
 def _server_times(a_port: int, b_port: int) -> dict[str, tuple[float, float]]:
     """(seconds, count) of answered checkouts so far, from A's and B's own histograms."""
-    times: dict[str, tuple[float, float]] = {}
-    for name, port in (("facade", a_port), ("orchestrator", b_port)):
-        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-        total = count = 0.0
-        for line in text.splitlines():
-            if "checkouts" not in line and "payments" not in line:
-                continue
-            if line.startswith("paystream_http_request_seconds_sum"):
-                total += float(line.rsplit(" ", 1)[1])
-            elif line.startswith("paystream_http_request_seconds_count"):
-                count += float(line.rsplit(" ", 1)[1])
-        times[name] = (total, count)
-    return times
+    routes = (("facade", a_port, CHECKOUT_ROUTE), ("orchestrator", b_port, f"{INTERNAL}/payments"))
+    return {name: histogram_totals(f"http://127.0.0.1:{port}/metrics",
+                                   "paystream_http_request_seconds", route=route)
+            for name, port, route in routes}
 
 
 def _queue_depth(endpoint: str) -> int:

@@ -24,6 +24,7 @@ from devstack.bench.common import (
     calibration_ms,
     cpu_seconds,
     emit,
+    histogram_totals,
     machine,
     percentile,
     rss_mb,
@@ -156,16 +157,7 @@ def _wait_balanced(fleet: list[WorkerProcess], timeout: float = 60) -> None:
 
 def _mean_gateway_ms(worker: WorkerProcess) -> float | None:
     """Mean gateway call time as the worker saw it (SDK + HTTP + simulator latency)."""
-    import urllib.request
-
-    with urllib.request.urlopen(f"{worker.url}/metrics", timeout=5) as resp:
-        text = resp.read().decode()
-    total = count = 0.0
-    for line in text.splitlines():
-        if line.startswith("paystream_gateway_call_seconds_sum"):
-            total += float(line.rsplit(" ", 1)[1])
-        elif line.startswith("paystream_gateway_call_seconds_count"):
-            count += float(line.rsplit(" ", 1)[1])
+    total, count = histogram_totals(f"{worker.url}/metrics", "paystream_gateway_call_seconds")
     return round(total / count * 1000, 1) if count else None
 
 
