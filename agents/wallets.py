@@ -27,7 +27,7 @@ from mode import Service
 from pydantic import ValidationError
 
 from gateway.errors import NotFoundGatewayError, PermanentGatewayError, TransientGatewayError
-from gateway.port import PaymentGateway
+from gateway.port import PaymentGateway, VaultedPaymentMethod
 from streams.logs import get_logger
 from streams.settings import WorkerSettings
 from streams.topics import WALLET_COMMANDS, WALLET_REPLIES
@@ -116,13 +116,7 @@ class WalletCommandHandler:
         vaulted = await self.gateway.vault_payment_method(
             customer_id=command.customer_id, nonce=command.nonce,
             make_default=command.make_default)
-        now = self.clock()
-        method = from_vaulted(vaulted, now)
-        updated = put_method(wallet, command.customer_id, method, now)
-        body = updated.method(method.token)
-        assert body is not None
-        return self._commit(updated, command.command_id, 201, body.model_dump(mode="json"),
-                            "wallet.method_added", method.type)
+        return self._store_vaulted(command, wallet, vaulted, 201, "wallet.method_added")
 
     async def _update(self, command: UpdateMethod, wallet: Wallet) -> Reply:
         vaulted = await self.gateway.update_payment_method(
@@ -130,13 +124,18 @@ class WalletCommandHandler:
             expiration_month=command.expiration_month,
             expiration_year=command.expiration_year,
             billing_postal_code=command.billing_postal_code)
+        return self._store_vaulted(command, wallet, vaulted, 200, "wallet.method_updated")
+
+    def _store_vaulted(self, command: AddMethod | UpdateMethod, wallet: Wallet | None,
+                       vaulted: VaultedPaymentMethod, status: int, event: str) -> Reply:
+        """Put the vault's view of the method into the snapshot and answer with it."""
         now = self.clock()
         method = from_vaulted(vaulted, now)
         updated = put_method(wallet, command.customer_id, method, now)
         body = updated.method(method.token)
         assert body is not None
-        return self._commit(updated, command.command_id, 200, body.model_dump(mode="json"),
-                            "wallet.method_updated", method.type)
+        return self._commit(updated, command.command_id, status, body.model_dump(mode="json"),
+                            event, method.type)
 
     async def _delete(self, command: DeleteMethod, wallet: Wallet) -> Reply:
         # Already gone from the vault (a retry) is fine: the snapshot catches up below.
