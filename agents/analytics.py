@@ -13,9 +13,9 @@ import faust
 from pydantic import ValidationError
 
 from schemas.outcomes import parse_outcome
+from streams.channels import ANALYTICS_FACTS, OUTCOME_TOPICS
 from streams.logs import get_logger
 from streams.settings import WorkerSettings
-from streams.topics import ANALYTICS_FACTS, OUTCOME_TOPICS
 from tables.analytics import (
     AnalyticsFact,
     FaustAnalyticsStore,

@@ -18,10 +18,11 @@ from pydantic import ValidationError
 from schemas.orders import FulfillmentRequested
 from schemas.outcomes import parse_outcome
 from schemas.types import derived_event_id
+from streams.channels import PAYMENT_DEPOSITED
 from streams.logs import get_logger
 from streams.publisher import send_and_wait
 from streams.settings import WorkerSettings
-from streams.topics import PAYMENT_DEPOSITED, Topics
+from streams.topics import Topics
 from tables.payments import raw_table
 
 log = get_logger("paystream.fulfillment")

@@ -25,10 +25,11 @@ from schemas.dead_letter import DeadLetter
 from schemas.orders import OrderAnomaly, OrderCreated
 from schemas.outcomes import parse_outcome
 from schemas.validation import describe_validation_error
+from streams.channels import ORDER_CREATED, OUTCOME_TOPICS
 from streams.logs import get_logger
 from streams.publisher import send_and_wait
 from streams.settings import WorkerSettings
-from streams.topics import ORDER_CREATED, OUTCOME_TOPICS, Topics
+from streams.topics import Topics
 from tables.order_lifecycle import Order, anomaly_events, apply_order_created, apply_outcome
 from tables.orders import FaustOrderStore, declare_orders_table
 

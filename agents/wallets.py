@@ -28,9 +28,9 @@ from pydantic import ValidationError
 
 from gateway.errors import NotFoundGatewayError, PermanentGatewayError, TransientGatewayError
 from gateway.port import PaymentGateway, VaultedPaymentMethod
+from streams.channels import WALLET_COMMANDS, WALLET_REPLIES
 from streams.logs import get_logger
 from streams.settings import WorkerSettings
-from streams.topics import WALLET_COMMANDS, WALLET_REPLIES
 from tables.wallet_state import (
     AddMethod,
     DeleteMethod,

@@ -11,7 +11,7 @@ from aiokafka.errors import KafkaError
 
 from schemas.codec import json_bytes
 from schemas.orders import OrderCreated
-from streams.topics import ORDER_CREATED
+from streams.channels import ORDER_CREATED
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from devstack.sqs import PAYMENT_DLQ, PAYMENT_QUEUE, sqs_client
-from streams.topics import PAYMENT_REQUESTS_DLQ
+from streams.channels import PAYMENT_REQUESTS_DLQ
 
 
 async def kafka_figures(bootstrap: str) -> dict[str, Any]:

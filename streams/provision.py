@@ -13,7 +13,7 @@ import contextlib
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from streams.topics import ALL_TOPICS
+from streams.channels import ALL_TOPICS
 
 
 async def ensure_topics(bootstrap: str, partitions: int, replication_factor: int = 1,

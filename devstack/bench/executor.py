@@ -33,9 +33,9 @@ from devstack.kafka import KafkaServer
 from devstack.services import WorkerProcess
 from gateway.simulator.config import SimulatorConfig
 from gateway.simulator.runner import run_simulator
+from streams.channels import OUTCOME_TOPICS, PAYMENT_REQUESTS
 from streams.provision import ensure_topics
 from streams.settings import ALL_ROLES
-from streams.topics import OUTCOME_TOPICS, PAYMENT_REQUESTS
 
 PARTITIONS = 4
 

@@ -27,7 +27,7 @@ from schemas.money import Money
 from schemas.orders import OrderCreated
 from schemas.outcomes import SUCCESS_EVENT_FOR_KIND
 from schemas.payment_request import PaymentRequest
-from streams.topics import ORDER_CREATED
+from streams.channels import ORDER_CREATED
 from tables.order_lifecycle import Order, apply_order_created, apply_outcome
 
 PROBLEM_JSON = "application/problem+json"

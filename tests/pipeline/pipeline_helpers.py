@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaConsumer
 
 from devstack.sqs import PAYMENT_QUEUE, sqs_client
 from schemas.outcomes import parse_outcome
-from streams.topics import OUTCOME_TOPICS, PAYMENT_REQUESTS_DLQ
+from streams.channels import OUTCOME_TOPICS, PAYMENT_REQUESTS_DLQ
 
 NONCES = {
     "credit_card": "fake-valid-visa-nonce",

@@ -1,0 +1,43 @@
+"""Every topic and queue name paystream uses: the one registry.
+
+Producers, consumers, the provisioner, benchmarks and tests import names from here, so a
+channel is spelled once. Pure constants: importing this pulls in neither faust nor boto.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# Kafka topics. Every keyed topic has the same partition count (co-partitioned tables).
+PAYMENT_REQUESTS: Final = "payment-requests"
+PAYMENT_REQUESTS_DLQ: Final = "payment-requests-dlq"
+PAYMENT_APPROVED: Final = "payment-approved"
+PAYMENT_DEPOSITED: Final = "payment-deposited"
+PAYMENT_REVERSED: Final = "payment-reversed"
+PAYMENT_REFUNDED: Final = "payment-refunded"
+PAYMENT_DECLINED: Final = "payment-declined"
+PAYMENT_FAILED: Final = "payment-failed"
+ORDER_CREATED: Final = "order-created"
+ORDER_ANOMALIES: Final = "order-anomalies"
+FULFILLMENT_REQUESTED: Final = "fulfillment-requested"
+# Internal to the workers: wallet commands (keyed by customer id), their replies (keyed
+# by correlation id) and analytics facts (keyed by their one-minute window).
+WALLET_COMMANDS: Final = "wallet-commands"
+WALLET_REPLIES: Final = "wallet-replies"
+ANALYTICS_FACTS: Final = "analytics-facts"
+
+OUTCOME_TOPICS: Final[tuple[str, ...]] = (
+    PAYMENT_APPROVED, PAYMENT_DEPOSITED, PAYMENT_REVERSED, PAYMENT_REFUNDED,
+    PAYMENT_DECLINED, PAYMENT_FAILED,
+)
+ALL_TOPICS: Final[tuple[str, ...]] = (
+    PAYMENT_REQUESTS, PAYMENT_REQUESTS_DLQ, *OUTCOME_TOPICS, ORDER_CREATED, ORDER_ANOMALIES,
+    FULFILLMENT_REQUESTED, WALLET_COMMANDS, WALLET_REPLIES, ANALYTICS_FACTS,
+)
+
+# SQS FIFO queues: payment requests (group = order id, dedup = idempotency key) and the
+# dead-letter queue SQS moves a message to after MAX_RECEIVE_COUNT receives.
+PAYMENT_QUEUE: Final = "payment-requests.fifo"
+PAYMENT_DLQ: Final = "payment-requests-dlq.fifo"
+MAX_RECEIVE_COUNT: Final = 5
+VISIBILITY_TIMEOUT_S: Final = 30
