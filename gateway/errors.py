@@ -73,3 +73,10 @@ class AuthenticationGatewayError(PermanentGatewayError):
 
 class NotFoundGatewayError(PermanentGatewayError):
     """404: the transaction, customer or payment method does not exist."""
+
+
+class GatewayConfigurationError(PermanentGatewayError):
+    """Our side is set up wrongly (no merchant account for a currency, missing keys).
+
+    Not the shopper's fault and not a decline: the request is parked for an operator.
+    """
