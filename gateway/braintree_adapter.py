@@ -28,6 +28,7 @@ from braintree.exceptions.http import timeout_error as bt_timeout
 from gateway.async_transport import AsyncioHttpStrategy, run_in_greenlet
 from gateway.errors import (
     AuthenticationGatewayError,
+    GatewayConfigurationError,
     GatewayError,
     GatewayValidationError,
     IdempotencyKeyInFlightError,
@@ -114,7 +115,10 @@ def classify(exc: BaseException, operation: str, *, mutating: bool) -> GatewayEr
         return _status(maybe_applied, str(exc), operation, None)
     if isinstance(exc, requests.exceptions.RequestException):
         return maybe_applied(f"transport error: {type(exc).__name__}", operation=operation)
-    return PermanentGatewayError(f"{type(exc).__name__}: {exc}", operation=operation)
+    # Anything else (a malformed answer, an SDK error we do not know) came after the
+    # request may have been sent: for a mutating call that is an unknown outcome, never
+    # a refusal, because a refusal would be published as a decline.
+    return maybe_applied(f"unexpected {type(exc).__name__}: {exc}", operation=operation)
 
 
 def _status(
@@ -300,7 +304,7 @@ class BraintreeGateway:
         try:
             return self.settings.merchant_accounts[currency]
         except KeyError:
-            raise PermanentGatewayError(
+            raise GatewayConfigurationError(
                 f"no merchant account configured for {currency}",
                 errors=[GatewayValidationError("currency_not_configured",
                                                f"no merchant account for {currency}",

@@ -9,7 +9,11 @@ import pytest
 from gw_helpers import new_key
 
 from gateway.braintree_adapter import BraintreeGateway, build_environment
-from gateway.errors import NotFoundGatewayError, PermanentGatewayError
+from gateway.errors import (
+    GatewayConfigurationError,
+    NotFoundGatewayError,
+    PermanentGatewayError,
+)
 from gateway.factory import build_gateway
 from gateway.port import Outcome, PaymentGateway, PaymentMethodType, TransactionResult
 from gateway.settings import GatewaySettings
@@ -125,7 +129,8 @@ async def test_unknown_transaction(adapter: BraintreeGateway) -> None:
 
 
 async def test_currency_without_merchant_account(adapter: BraintreeGateway) -> None:
-    with pytest.raises(PermanentGatewayError) as info:
+    # Our configuration, not the shopper's payment: parked for an operator, never declined.
+    with pytest.raises(GatewayConfigurationError) as info:
         await authorize(adapter, "10.00", "CHF")
     assert info.value.codes == ["currency_not_configured"]
 
@@ -220,3 +225,17 @@ def test_environment_switch_is_configuration_only(monkeypatch: pytest.MonkeyPatc
     assert sim_env.base_url == "http://127.0.0.1:9999"
     with pytest.raises(ValueError):
         GatewaySettings(simulator_url="http://127.0.0.1:443").simulator_host_port()
+
+
+def test_an_unclassified_failure_of_a_mutating_call_is_an_unknown_outcome() -> None:
+    from xml.parsers.expat import ExpatError
+
+    from gateway.braintree_adapter import classify
+    from gateway.errors import OutcomeUnknownError, TransientGatewayError
+
+    malformed = ExpatError("not well-formed (invalid token): line 1, column 0")
+    assert isinstance(classify(malformed, "sale", mutating=True), OutcomeUnknownError)
+    looked_up = classify(malformed, "find", mutating=False)
+    assert isinstance(looked_up, TransientGatewayError)
+    assert not isinstance(looked_up, OutcomeUnknownError)
+
