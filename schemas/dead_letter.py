@@ -7,9 +7,10 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, field_validator
 
-from schemas.types import NonEmptyStr, UtcDatetime
+from schemas.types import NonEmptyStr, ReasonText, UtcDatetime
 
 MAX_PAYLOAD_BYTES: Final = 64 * 1024
+REASON_MAX_BYTES: Final = 1024
 
 PAYMENT_REQUESTS_DLQ_TOPIC: Final = "payment-requests-dlq"
 
@@ -39,7 +40,7 @@ class DeadLetter(BaseModel):
 
     schema_version: int = 1
     source: NonEmptyStr = Field(description='Where it came from, e.g. "sqs", "payment-requests"')
-    reason: NonEmptyStr
+    reason: ReasonText
     payload: str = Field(
         description="Raw message text, credentials redacted, at most 64 KiB of UTF-8"
     )
@@ -63,7 +64,9 @@ class DeadLetter(BaseModel):
     @field_validator("reason", mode="before")
     @classmethod
     def _bounded_reason(cls, value: Any) -> Any:
-        # Exception text can embed the offending input; keep it bounded and scrubbed.
+        # Exception text can embed the offending input; keep it bounded and scrubbed. The
+        # bound is the field's own: a reason that failed validation would crash the very
+        # code that is parking the record, and the record would be lost.
         if isinstance(value, str):
-            return truncate_utf8(redact(value), 4096)
+            return truncate_utf8(redact(value), REASON_MAX_BYTES) or "no reason given"
         return value
