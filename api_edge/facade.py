@@ -18,7 +18,7 @@ from typing import Any, Final
 
 from fastapi import Body, Depends, FastAPI, Header, Path, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import SecretStr, ValidationError
+from pydantic import ValidationError
 
 from api_edge.api_models import (
     AddPaymentMethodRequest,
@@ -46,7 +46,6 @@ from api_edge.auth import (
     install_auth,
     require_scopes,
 )
-from api_edge.dev_issuer import ORCHESTRATOR_CLIENT_SECRET
 from api_edge.idempotency import IDEMPOTENCY_KEY_PATTERN
 from api_edge.observability import FASTAPI_TELEMETRY, install_observability, readiness_body
 from api_edge.orchestrator import (
@@ -70,7 +69,7 @@ from api_edge.problems import (
     problem_type,
 )
 from api_edge.service_token import ServiceTokenError, ServiceTokenSource
-from api_edge.settings import EdgeSettings, is_loopback_url
+from api_edge.settings import EdgeSettings
 from api_edge.token_cache import CachingTokenVerifier
 from api_edge.upstream import (
     AiohttpUpstream,
@@ -108,13 +107,10 @@ class FacadeDeps:
 def service_token_source(settings: EdgeSettings) -> ServiceTokenSource:
     secret = settings.service_client_secret
     if secret is None:
-        if not is_loopback_url(settings.auth.issuer):
-            raise RuntimeError(
-                "PAYSTREAM_EDGE_SERVICE_CLIENT_SECRET must be set for a non-local issuer")
-        # A loopback issuer is the dev issuer or the local Keycloak, whose realm export
-        # holds this (public, development-only) secret.
-        log.warning("using the development orchestrator client secret (loopback issuer)")
-        secret = SecretStr(ORCHESTRATOR_CLIENT_SECRET)
+        # No development fallback: `paystream up` and the tests pass the dev secret
+        # explicitly, so a deployment without one fails at start-up, not at first call.
+        variable = f"{settings.model_config.get('env_prefix', '')}SERVICE_CLIENT_SECRET"
+        raise RuntimeError(f"{variable} must be set: Payments-A needs it to call Payments-B")
     return ServiceTokenSource(
         issuer=settings.auth.issuer, client_id=settings.service_client_id,
         client_secret=secret, token_endpoint=settings.token_endpoint,

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devstack.dev_issuer import ORCHESTRATOR_CLIENT_SECRET
 from devstack.kafka import KafkaServer
 from devstack.paths import logs_dir, stack_dir
 from devstack.ports import free_port, port_open
@@ -101,7 +102,7 @@ class Platform:
                 "PAYSTREAM_EDGE_PUBLIC_PORT": str(self.ports["edge"]),
                 "PAYSTREAM_EDGE_ORCHESTRATOR_PORT": str(self.ports["orchestrator"]),
                 "PAYSTREAM_EDGE_WORKER_URL": self.worker_url,
-                "PAYSTREAM_EDGE_SERVICE_CLIENT_SECRET": "paystream-orchestrator-secret",
+                "PAYSTREAM_EDGE_SERVICE_CLIENT_SECRET": ORCHESTRATOR_CLIENT_SECRET,
                 "PAYSTREAM_BRIDGE_METRICS_PORT": str(self.ports["bridge_metrics"]),
             }
             self._start_services()

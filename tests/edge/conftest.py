@@ -16,13 +16,13 @@ from edge_helpers import Edge, QueueReader
 from pydantic import SecretStr
 
 from api_edge.auth import AuthSettings
-from api_edge.dev_issuer import ORCHESTRATOR_CLIENT_SECRET, DevIssuer, run_dev_issuer
 from api_edge.facade import FacadeDeps, create_facade_app, service_token_source
 from api_edge.orchestrator import OrchestratorDeps, create_orchestrator_app
 from api_edge.settings import EdgeSettings
 from api_edge.token_cache import CachingTokenVerifier
 from api_edge.upstream import HttpxUpstream
 from devstack.bench.fake_views import FakeWorkerViews, run_fake_views
+from devstack.dev_issuer import ORCHESTRATOR_CLIENT_SECRET, DevIssuer, run_dev_issuer
 from devstack.sqs import sqs_client
 
 

@@ -17,10 +17,10 @@ import httpx
 from aiokafka import AIOKafkaConsumer
 
 from api_edge.cli import build_servers
-from api_edge.dev_issuer import DevIssuer
 from api_edge.orchestrator import OrchestratorDeps
 from api_edge.settings import EdgeSettings
 from devstack.bench.fake_views import FakeWorkerViews
+from devstack.dev_issuer import DevIssuer
 from devstack.ports import free_port
 from devstack.sqs import sqs_client
 from schemas.money import Money

@@ -9,8 +9,8 @@ from edge_helpers import new_key, new_order_id, serve_edge, usd
 from pydantic import SecretStr
 
 from api_edge.auth import AuthSettings
-from api_edge.dev_issuer import ORCHESTRATOR_CLIENT_ID, ORCHESTRATOR_CLIENT_SECRET
 from api_edge.settings import EdgeSettings
+from devstack.dev_issuer import ORCHESTRATOR_CLIENT_ID, ORCHESTRATOR_CLIENT_SECRET
 from devstack.keycloak import KeycloakServer
 
 pytestmark = pytest.mark.keycloak

@@ -20,9 +20,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from api_edge.dev_issuer import DevIssuer
 from api_edge.settings import EdgeSettings
 from devstack.bench.fake_views import FakeWorkerViews
+from devstack.dev_issuer import DevIssuer
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance]

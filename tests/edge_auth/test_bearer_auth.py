@@ -13,7 +13,7 @@ import pytest
 from edge_auth_helpers import MIN_REFRESH_SECONDS, PROBLEM_JSON, FakeClock, bearer
 
 from api_edge.auth import PAYMENTS_READ, PAYMENTS_WRITE, WALLET_READ
-from api_edge.dev_issuer import DevIssuer, run_dev_issuer
+from devstack.dev_issuer import DevIssuer, run_dev_issuer
 
 ClientFactory = Callable[[str, FakeClock], AbstractAsyncContextManager[httpx.AsyncClient]]
 OWN_PAYMENTS = "/customers/cust-shopper1/payments"

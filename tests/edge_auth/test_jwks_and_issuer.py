@@ -17,7 +17,7 @@ from api_edge.auth import (
     TokenVerifier,
     UnknownKeyError,
 )
-from api_edge.dev_issuer import (
+from devstack.dev_issuer import (
     ORCHESTRATOR_CLIENT_ID,
     ORCHESTRATOR_CLIENT_SECRET,
     DevIssuer,

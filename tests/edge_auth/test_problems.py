@@ -8,7 +8,7 @@ import httpx
 import pytest
 from edge_auth_helpers import PROBLEM_JSON, bearer
 
-from api_edge.dev_issuer import DevIssuer
+from devstack.dev_issuer import DevIssuer
 
 
 async def test_validation_error_is_422_naming_each_field(

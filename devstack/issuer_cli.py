@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from api_edge.dev_issuer import DEFAULT_PORT, DEFAULT_REALM, DevIssuer
+from devstack.dev_issuer import DEFAULT_PORT, DEFAULT_REALM, DevIssuer
 
 issuer_app = typer.Typer(help="Local OpenID Connect issuer (Keycloak stand-in) for development.")
 
@@ -28,6 +28,6 @@ def serve(
     typer.echo(f"token:   {issuer.issuer}/protocol/openid-connect/token")
     typer.echo(f"users:   {', '.join(sorted(issuer.users))}")
     typer.echo(f"clients: {', '.join(sorted(issuer.clients))}")
-    typer.echo("credentials: see the api_edge.dev_issuer module docstring")
+    typer.echo("credentials: see the devstack.dev_issuer module docstring")
     # Loopback only: the issuer hands out tokens for well-known development passwords.
     uvicorn.run(issuer.app, host="127.0.0.1", port=port, log_level="info", access_log=False)
