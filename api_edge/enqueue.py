@@ -18,7 +18,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from api_edge.sqs_json import SqsError, SqsJsonClient
+from bridge_sqs.sqs_client import SqsError, SqsJsonClient
 from schemas.codec import json_bytes
 from schemas.payment_request import PaymentRequest
 

@@ -5,11 +5,21 @@ from __future__ import annotations
 from typing import Final
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api_edge.auth.settings import AuthSettings
-from devstack.sqs import PAYMENT_QUEUE
+from streams.channels import PAYMENT_QUEUE
+from streams.settings import (
+    LOCAL_KAFKA,
+    LOCAL_REGION,
+    LOCAL_SQS,
+    SHARED_KAFKA,
+    SHARED_REGION,
+    SHARED_SQS,
+    SqsEndpoint,
+    own_then_shared,
+)
 
 DEFAULT_PUBLIC_PORT: Final = 8080
 DEFAULT_ORCHESTRATOR_PORT: Final = 8081
@@ -21,7 +31,8 @@ class EdgeSettings(BaseSettings):
     Token verification has its own `PAYSTREAM_AUTH_*` settings (`auth`).
     """
 
-    model_config = SettingsConfigDict(env_prefix="PAYSTREAM_EDGE_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="PAYSTREAM_EDGE_", extra="ignore",
+                                      populate_by_name=True)
 
     public_host: str = "127.0.0.1"
     public_port: int = DEFAULT_PUBLIC_PORT
@@ -31,9 +42,9 @@ class EdgeSettings(BaseSettings):
     orchestrator_url: str | None = None
     worker_url: str = "http://127.0.0.1:6066"
 
-    sqs_endpoint_url: str | None = Field(
-        default=None,
-        validation_alias=AliasChoices("PAYSTREAM_EDGE_SQS_ENDPOINT_URL", "SQS_ENDPOINT_URL"),
+    sqs_endpoint_url: SqsEndpoint = Field(
+        default=LOCAL_SQS,
+        validation_alias=own_then_shared("PAYSTREAM_EDGE_", "sqs_endpoint_url", SHARED_SQS),
     )
     sqs_queue_name: str = PAYMENT_QUEUE
     # Concurrent SendMessageBatch calls, and how long a sender waits to fill a batch: a
@@ -41,12 +52,13 @@ class EdgeSettings(BaseSettings):
     # CPU the edge and the queue server spend per payment at a few hundred requests/s.
     sqs_senders: int = Field(default=2, ge=1, le=32)
     sqs_batch_linger_ms: float = Field(default=5.0, ge=0, le=100)
-    aws_region: str = "us-east-1"
+    aws_region: str = Field(
+        default=LOCAL_REGION,
+        validation_alias=own_then_shared("PAYSTREAM_EDGE_", "aws_region", SHARED_REGION))
     kafka_bootstrap_servers: str = Field(
-        default="127.0.0.1:9092",
-        validation_alias=AliasChoices(
-            "PAYSTREAM_EDGE_KAFKA_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"
-        ),
+        default=LOCAL_KAFKA,
+        validation_alias=own_then_shared("PAYSTREAM_EDGE_", "kafka_bootstrap_servers",
+                                         SHARED_KAFKA),
     )
 
     # The client-credentials grant Payments-A uses to call Payments-B. None: the issuer's

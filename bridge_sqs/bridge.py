@@ -17,8 +17,8 @@ from aiokafka import AIOKafkaProducer
 
 from bridge_sqs import metrics
 from bridge_sqs.settings import BridgeSettings
+from bridge_sqs.sqs_client import SqsJsonClient
 from bridge_sqs.validation import Accepted, Rejected, validate_message
-from devstack.sqs import sqs_client
 from streams.logs import get_logger
 from streams.provision import ensure_topics
 
@@ -30,7 +30,7 @@ CORRELATION_ATTRIBUTE = "correlation_id"
 class SqsKafkaBridge:
     def __init__(self, settings: BridgeSettings | None = None) -> None:
         self.settings = settings or BridgeSettings()
-        self._sqs: Any = None
+        self._sqs: SqsJsonClient | None = None
         self._producer: AIOKafkaProducer | None = None
         self.queue_url = ""
         self.dlq_url = ""
@@ -38,11 +38,11 @@ class SqsKafkaBridge:
 
     async def start(self) -> None:
         s = self.settings
-        self._sqs = sqs_client(s.sqs_endpoint_url) if s.sqs_endpoint_url else _aws_sqs(s)
-        self.queue_url = (await asyncio.to_thread(
-            self._sqs.get_queue_url, QueueName=s.queue_name))["QueueUrl"]
-        self.dlq_url = (await asyncio.to_thread(
-            self._sqs.get_queue_url, QueueName=s.dead_letter_queue_name))["QueueUrl"]
+        self._sqs = SqsJsonClient(s.sqs_endpoint_url, s.aws_region,
+                                  timeout_seconds=s.sqs_timeout_s,
+                                  max_connections=s.receivers * 2 + 2)
+        self.queue_url = await self._sqs.get_queue_url(s.queue_name)
+        self.dlq_url = await self._sqs.get_queue_url(s.dead_letter_queue_name)
         await ensure_topics(s.kafka_bootstrap_servers, s.partitions, names=(s.topic,))
         self._producer = AIOKafkaProducer(
             bootstrap_servers=s.kafka_bootstrap_servers, acks="all", enable_idempotence=True,
@@ -55,6 +55,9 @@ class SqsKafkaBridge:
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
+        if self._sqs is not None:
+            await self._sqs.aclose()
+            self._sqs = None
 
     def request_stop(self) -> None:
         self._stopping.set()
@@ -82,9 +85,8 @@ class SqsKafkaBridge:
         while not self._stopping.is_set():
             try:
                 for name, url in (("source", self.queue_url), ("dlq", self.dlq_url)):
-                    attrs = (await asyncio.to_thread(
-                        self._sqs.get_queue_attributes, QueueUrl=url,
-                        AttributeNames=["ApproximateNumberOfMessages"]))["Attributes"]
+                    attrs = await self._client().get_queue_attributes(
+                        url, ["ApproximateNumberOfMessages"])
                     metrics.QUEUE_DEPTH.labels(name).set(int(attrs["ApproximateNumberOfMessages"]))
             except Exception as exc:  # metrics only; never fatal
                 log.warning("queue_depth_failed", error=type(exc).__name__)
@@ -94,13 +96,10 @@ class SqsKafkaBridge:
     async def run_once(self) -> int:
         """One receive + forward + delete round; returns the number of messages handled."""
         s = self.settings
-        resp = await asyncio.to_thread(
-            self._sqs.receive_message, QueueUrl=self.queue_url,
-            MaxNumberOfMessages=s.batch_size, WaitTimeSeconds=s.wait_time_s,
-            AttributeNames=["MessageGroupId", "ApproximateReceiveCount"],
-            MessageAttributeNames=["All"],
+        messages = await self._client().receive_messages(
+            self.queue_url, max_messages=s.batch_size, wait_seconds=s.wait_time_s,
+            attribute_names=("MessageGroupId", "ApproximateReceiveCount"),
         )
-        messages: list[dict[str, Any]] = resp.get("Messages", [])
         if not messages:
             return 0
         began = time.perf_counter()
@@ -138,13 +137,9 @@ class SqsKafkaBridge:
         metrics.REJECTED.inc()
         group = msg.get("Attributes", {}).get("MessageGroupId") or "invalid"
         log.warning("message_dead_lettered", message_id=msg["MessageId"], reason=reason)
-        await asyncio.to_thread(
-            self._sqs.send_message, QueueUrl=self.dlq_url, MessageBody=msg["Body"],
-            MessageGroupId=group, MessageDeduplicationId=msg["MessageId"],
-            MessageAttributes={
-                "reason": {"DataType": "String", "StringValue": reason[:1024]},
-                "source_queue": {"DataType": "String", "StringValue": self.settings.queue_name},
-            },
+        await self._client().send_message(
+            self.dlq_url, msg["Body"], group_id=group, dedup_id=msg["MessageId"],
+            attributes={"reason": reason[:1024], "source_queue": self.settings.queue_name},
         )
 
     async def _delete(self, messages: list[dict[str, Any]]) -> None:
@@ -152,16 +147,13 @@ class SqsKafkaBridge:
             chunk = messages[start:start + 10]
             if not chunk:
                 continue
-            resp = await asyncio.to_thread(
-                self._sqs.delete_message_batch, QueueUrl=self.queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                         for i, m in enumerate(chunk)])
-            for failure in resp.get("Failed", []):
+            failed = await self._client().delete_message_batch(
+                self.queue_url, [m["ReceiptHandle"] for m in chunk])
+            for failure in failed:
                 # Already forwarded; redelivery is a harmless duplicate for the executor.
                 log.warning("sqs_delete_failed", code=failure.get("Code"))
 
-
-def _aws_sqs(settings: BridgeSettings) -> Any:
-    import boto3
-
-    return boto3.client("sqs", region_name=settings.aws_region)
+    def _client(self) -> SqsJsonClient:
+        if self._sqs is None:
+            raise RuntimeError("the bridge is not started")
+        return self._sqs

@@ -1,4 +1,9 @@
-"""The `paystream` command line: one root, with subcommands contributed by each package."""
+"""The development commands of `paystream`: the local stack, the whole platform (`up`),
+`demo`, `status`, benchmarks and the dev identity provider.
+
+The product's command (streams/cli.py) loads `register` through the `paystream.commands`
+entry point declared in pyproject.toml.
+"""
 
 from __future__ import annotations
 
@@ -15,10 +20,8 @@ from devstack.jars import SetupError
 from devstack.process import group_alive
 from devstack.stack import LocalStack, down, read_state, write_state
 
-app = typer.Typer(help="paystream: event-driven payment orchestration", no_args_is_help=True)
 stack_app = typer.Typer(help="The local Kafka + SQS stack (real servers on 127.0.0.1)",
                         no_args_is_help=True)
-app.add_typer(stack_app, name="stack")
 console = Console()
 
 
@@ -104,15 +107,6 @@ def stack_status(as_json: bool = typer.Option(False, "--json")) -> None:
     console.print(table)
 
 
-@app.command("worker")
-def worker(loglevel: str = typer.Option("info", help="crit|error|warn|info|debug")) -> None:
-    """Run a Faust worker: the executor agent, tables and web views."""
-    from streams.worker import run_worker
-
-    run_worker(loglevel=loglevel)
-
-
-@app.command("up")
 def up(
     keycloak: bool = typer.Option(False, "--keycloak",
                                   help="Use a real Keycloak instead of the dev issuer"),
@@ -125,7 +119,6 @@ def up(
     run_platform(keycloak=keycloak, free_ports=free_ports)
 
 
-@app.command("demo")
 def demo(
     edge_url: str | None = typer.Option(None, help="Default: the running `paystream up`"),
     token_endpoint: str | None = typer.Option(None),
@@ -146,7 +139,6 @@ def demo(
     raise typer.Exit(run_demo(edge, token, sim))
 
 
-@app.command("status")
 def status(as_json: bool = typer.Option(False, "--json")) -> None:
     """What runs, consumer lag per group, queue depths, table sizes, dead-letter counts."""
     from devstack.platform import read_platform_state
@@ -182,29 +174,14 @@ def status(as_json: bool = typer.Option(False, "--json")) -> None:
     console.print(table)
 
 
-@app.command("bridge")
-def bridge() -> None:
-    """Run the SQS FIFO -> Kafka `payment-requests` bridge."""
-    from bridge_sqs.service import run_bridge
-
-    run_bridge()
-
-
-def _register_subapps() -> None:
-    from api_edge.cli import edge_app
-    from api_edge.issuer_cli import issuer_app
+def register(app: typer.Typer) -> None:
+    """Add the development commands to the `paystream` root app."""
     from devstack.bench.cli import bench_app
-    from gateway.cli import sim_app
-    from schemas.cli import schemas_app
+    from devstack.issuer_cli import issuer_app
 
-    app.add_typer(sim_app, name="sim", help="The Braintree-compatible simulator")
-    app.add_typer(schemas_app, name="schemas", help="JSON Schema and AsyncAPI documents")
+    app.add_typer(stack_app, name="stack")
+    app.command("up")(up)
+    app.command("demo")(demo)
+    app.command("status")(status)
     app.add_typer(bench_app, name="bench")
-    app.add_typer(edge_app, name="edge", help="The HTTP edge: Payments-A and Payments-B")
     app.add_typer(issuer_app, name="issuer", help="The local OpenID Connect dev issuer")
-
-
-_register_subapps()
-
-if __name__ == "__main__":
-    app()

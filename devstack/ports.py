@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import time
 
 
 def free_port() -> int:
@@ -18,11 +17,3 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         sock.settimeout(0.5)
         return sock.connect_ex((host, port)) == 0
 
-
-def wait_port(port: int, timeout: float, host: str = "127.0.0.1") -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if port_open(port, host):
-            return True
-        time.sleep(0.1)
-    return False

@@ -1,7 +1,8 @@
 """paystream's own services (worker, bridge) as child processes, for tests and tools.
 
-Each runs `python -m devstack.cli <command>` with an explicit environment so a test can
-start several workers against the same broker, kill one, and start it again.
+Each runs `python -m streams.cli <command>` (the `paystream` command) with an explicit
+environment so a test can start several workers against the same broker, kill one, and
+start it again.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class ServiceProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "devstack.cli", *self.command], cwd=REPO_ROOT,
+                [sys.executable, "-m", "streams.cli", *self.command], cwd=REPO_ROOT,
                 env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True,
             )

@@ -12,11 +12,7 @@ from devstack.jars import SetupError, classpath, java_bin
 from devstack.paths import DEVSTACK_DIR, logs_dir
 from devstack.ports import free_port
 from devstack.process import ManagedProcess
-
-PAYMENT_QUEUE = "payment-requests.fifo"
-PAYMENT_DLQ = "payment-requests-dlq.fifo"
-MAX_RECEIVE_COUNT = 5
-VISIBILITY_TIMEOUT_S = 30
+from streams.channels import MAX_RECEIVE_COUNT, PAYMENT_DLQ, PAYMENT_QUEUE, VISIBILITY_TIMEOUT_S
 
 
 def sqs_client(endpoint_url: str):  # type: ignore[no-untyped-def]

@@ -11,8 +11,8 @@ import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from devstack.sqs import PAYMENT_DLQ, PAYMENT_QUEUE, sqs_client
-from streams.channels import PAYMENT_REQUESTS_DLQ
+from devstack.sqs import sqs_client
+from streams.channels import PAYMENT_DLQ, PAYMENT_QUEUE, PAYMENT_REQUESTS_DLQ
 
 
 async def kafka_figures(bootstrap: str) -> dict[str, Any]:

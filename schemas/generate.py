@@ -27,6 +27,7 @@ from schemas.outcomes import (
     PaymentReversed,
 )
 from schemas.payment_request import PaymentRequest
+from streams.channels import PAYMENT_DLQ, PAYMENT_QUEUE
 
 GENERATED_DIR: Final = Path(__file__).resolve().parent / "generated"
 ASYNCAPI_FILE: Final = "asyncapi.yaml"
@@ -64,12 +65,12 @@ TOPICS: Final[dict[str, tuple[type[BaseModel], str]]] = {
 }
 
 SQS_QUEUES: Final[dict[str, tuple[type[BaseModel], str]]] = {
-    "payment-requests.fifo": (
+    PAYMENT_QUEUE: (
         PaymentRequest,
         "Orchestrator -> bridge. MessageGroupId = order_id (per-order FIFO), "
         "MessageDeduplicationId = idempotency_key.",
     ),
-    "payment-requests-dlq.fifo": (
+    PAYMENT_DLQ: (
         PaymentRequest,
         "SQS redrive target: the original bodies after maxReceiveCount failed receives.",
     ),
@@ -147,9 +148,9 @@ def asyncapi_document() -> dict[str, Any]:
             "deduplicationScope": "messageGroup",
             "fifoThroughputLimit": "perMessageGroupId",
         }
-        if queue == "payment-requests.fifo":
+        if queue == PAYMENT_QUEUE:
             queue_binding["redrivePolicy"] = {
-                "deadLetterQueue": {"name": "payment-requests-dlq.fifo"},
+                "deadLetterQueue": {"name": PAYMENT_DLQ},
             }
         channels[queue] = {
             "description": description,
@@ -174,9 +175,9 @@ def asyncapi_document() -> dict[str, Any]:
         "defaultContentType": "application/json",
         "servers": {
             "kafka": {"url": "localhost:9092", "protocol": "kafka",
-                      "description": "Local broker (devstack)"},
+                      "description": "Local broker (paystream up)"},
             "sqs": {"url": "http://localhost:9324", "protocol": "sqs",
-                    "description": "Local ElasticMQ (devstack)"},
+                    "description": "Local ElasticMQ (paystream up)"},
         },
         "channels": channels,
         "components": {

@@ -1,37 +1,82 @@
-"""Settings of the stream-processing worker, from the environment."""
+"""Settings of the stream-processing worker, from the environment, and the one precedence
+rule every service (worker, bridge, edge) follows.
+
+Precedence: a service's own variable (`PAYSTREAM_WORKER_*`, `PAYSTREAM_BRIDGE_*`,
+`PAYSTREAM_EDGE_*`) wins over the shared one (`KAFKA_BOOTSTRAP_SERVERS`, `SQS_ENDPOINT_URL`,
+`AWS_REGION`, `PAYSTREAM_PARTITIONS`), which wins over the default. Every default points at
+the local stack on 127.0.0.1.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Final, Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, BeforeValidator, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from devstack.paths import run_dir
 
 Role = Literal["executor", "orders", "wallets", "fulfillment", "analytics"]
 ALL_ROLES: tuple[Role, ...] = ("executor", "orders", "wallets", "fulfillment", "analytics")
+
+# The local stack's addresses: what a service uses when nothing says otherwise.
+LOCAL_KAFKA: Final = "127.0.0.1:9092"
+LOCAL_SQS: Final = "http://127.0.0.1:9324"
+LOCAL_REGION: Final = "us-east-1"
+# Partitions of every keyed topic; tables are co-partitioned with their sources, so the
+# worker and the bridge (which may create the topic) must agree.
+DEFAULT_PARTITIONS: Final = 4
+
+# The shared variables, each read by several services.
+SHARED_KAFKA: Final = ("KAFKA_BOOTSTRAP_SERVERS",)
+SHARED_SQS: Final = ("SQS_ENDPOINT_URL",)
+SHARED_REGION: Final = ("AWS_REGION", "AWS_DEFAULT_REGION")
+SHARED_PARTITIONS: Final = ("PAYSTREAM_PARTITIONS",)
+
+
+def _empty_is_none(value: object) -> object:
+    return None if value == "" else value
+
+
+# An SQS endpoint: a URL, or None for AWS's regional endpoint (set the variable empty).
+SqsEndpoint = Annotated[str | None, BeforeValidator(_empty_is_none)]
+
+
+def own_then_shared(prefix: str, field: str, shared: tuple[str, ...]) -> AliasChoices:
+    """The service's own variable first, then the shared ones (pydantic takes the first
+    alias that is set)."""
+    return AliasChoices(f"{prefix}{field.upper()}", *shared)
+
+
+def run_dir() -> Path:
+    """Where a service keeps local state when not told otherwise: PAYSTREAM_RUN_DIR, else
+    PAYSTREAM_CACHE_DIR, else `.cache` under the working directory."""
+    explicit = os.environ.get("PAYSTREAM_RUN_DIR") or os.environ.get("PAYSTREAM_CACHE_DIR")
+    return Path(explicit) if explicit else Path.cwd() / ".cache"
 
 
 def _default_datadir() -> Path:
     return run_dir() / "worker-data"
 
 
+_WORKER: Final = "PAYSTREAM_WORKER_"
+
+
 class WorkerSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PAYSTREAM_WORKER_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=_WORKER, extra="ignore", populate_by_name=True)
 
     kafka_bootstrap_servers: str = Field(
-        default="127.0.0.1:9092",
-        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS",
-                                      "PAYSTREAM_WORKER_KAFKA_BOOTSTRAP_SERVERS"),
+        default=LOCAL_KAFKA,
+        validation_alias=own_then_shared(_WORKER, "kafka_bootstrap_servers", SHARED_KAFKA),
     )
     app_id: str = "paystream"
     datadir: Path = Field(default_factory=_default_datadir)
     web_host: str = "127.0.0.1"
     web_port: int = 6066
     # Partitions of every keyed topic; tables are co-partitioned with their sources.
-    partitions: int = 4
+    partitions: int = Field(
+        default=DEFAULT_PARTITIONS,
+        validation_alias=own_then_shared(_WORKER, "partitions", SHARED_PARTITIONS))
     replication_factor: int = 1
     # Upper bound on gateway calls in flight in one worker (different orders only).
     in_flight: int = 64

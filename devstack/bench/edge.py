@@ -25,7 +25,6 @@ import aiohttp
 import httpx
 import typer
 
-from api_edge.dev_issuer import ORCHESTRATOR_CLIENT_SECRET, DevIssuer, run_dev_issuer
 from api_edge.orchestrator import INTERNAL
 from devstack.bench.common import (
     calibration_ms,
@@ -35,11 +34,13 @@ from devstack.bench.common import (
     machine,
     percentile,
 )
+from devstack.dev_issuer import ORCHESTRATOR_CLIENT_SECRET, DevIssuer, run_dev_issuer
 from devstack.kafka import KafkaServer
 from devstack.paths import REPO_ROOT, logs_dir
 from devstack.ports import free_port
 from devstack.process import ManagedProcess
-from devstack.sqs import PAYMENT_QUEUE, ElasticMQServer, sqs_client
+from devstack.sqs import ElasticMQServer, sqs_client
+from streams.channels import PAYMENT_QUEUE
 
 SHOPPERS = 20
 WARMUP_SECONDS = 10.0

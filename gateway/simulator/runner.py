@@ -13,6 +13,7 @@ import ctypes
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -25,11 +26,17 @@ from typing import Any
 
 import braintree
 
-from devstack.ports import free_port
 from gateway.settings import GatewaySettings
 from gateway.simulator.config import FaultConfig, SimulatorConfig
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    """A loopback port nothing listens on right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _config_env(config: SimulatorConfig) -> dict[str, str]:
@@ -128,7 +135,7 @@ def run_simulator(
     startup_timeout: float = 15.0,
 ) -> Iterator[SimulatorHandle]:
     config = config or SimulatorConfig()
-    port = port or free_port()
+    port = port or _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAYSTREAM_SIM_")}
     env.update(_config_env(config))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_REPO_ROOT),

@@ -9,10 +9,11 @@ from datetime import UTC, datetime
 import pytest
 
 from api_edge.enqueue import EnqueueError, PaymentQueue
-from api_edge.sqs_json import SqsError, SqsJsonClient
+from bridge_sqs.sqs_client import SqsError, SqsJsonClient
 from devstack.ports import free_port
-from devstack.sqs import PAYMENT_QUEUE, sqs_client
+from devstack.sqs import sqs_client
 from schemas.payment_request import PaymentRequest
+from streams.channels import PAYMENT_QUEUE
 
 
 def _request(order_id: str) -> PaymentRequest:

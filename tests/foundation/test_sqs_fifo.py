@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import uuid
 
-from devstack.sqs import MAX_RECEIVE_COUNT, PAYMENT_DLQ, PAYMENT_QUEUE, sqs_client
+from devstack.sqs import sqs_client
+from streams.channels import MAX_RECEIVE_COUNT, PAYMENT_DLQ, PAYMENT_QUEUE
 
 
 def test_payment_queue_is_fifo_with_dead_letter_queue(sqs_endpoint: str) -> None:

@@ -15,7 +15,7 @@ from devstack.paths import REPO_ROOT
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "devstack.cli", *args], cwd=REPO_ROOT,
+    return subprocess.run([sys.executable, "-m", "streams.cli", *args], cwd=REPO_ROOT,
                           env=env, capture_output=True, text=True, timeout=180)
 
 

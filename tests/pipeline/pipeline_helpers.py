@@ -10,9 +10,9 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
-from devstack.sqs import PAYMENT_QUEUE, sqs_client
+from devstack.sqs import sqs_client
 from schemas.outcomes import parse_outcome
-from streams.channels import OUTCOME_TOPICS, PAYMENT_REQUESTS_DLQ
+from streams.channels import OUTCOME_TOPICS, PAYMENT_QUEUE, PAYMENT_REQUESTS_DLQ
 
 NONCES = {
     "credit_card": "fake-valid-visa-nonce",

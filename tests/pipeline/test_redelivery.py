@@ -12,9 +12,9 @@ from aiokafka import AIOKafkaProducer
 from pipeline_helpers import Enqueuer, OutcomeCollector, new_id, request
 
 from devstack.services import WorkerProcess
-from devstack.sqs import PAYMENT_DLQ, sqs_client
+from devstack.sqs import sqs_client
 from gateway.simulator.runner import SimulatorHandle
-from streams.channels import PAYMENT_REQUESTS
+from streams.channels import PAYMENT_DLQ, PAYMENT_REQUESTS
 
 pytestmark = pytest.mark.usefixtures("worker", "bridge")
 

@@ -20,6 +20,7 @@ import psutil
 import pytest
 
 from devstack.paths import REPO_ROOT
+from streams.channels import PAYMENT_DLQ, PAYMENT_QUEUE, PAYMENT_REQUESTS
 
 # What must never reach a log: test nonces, card numbers, passwords and client secrets,
 # bearer tokens (JWTs start with eyJ), the simulator's private key.
@@ -32,7 +33,7 @@ SECRET_PATTERNS = [
 
 
 def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "devstack.cli", *args]
+    return [sys.executable, "-m", "streams.cli", *args]
 
 
 @pytest.fixture(scope="module")
@@ -91,12 +92,11 @@ def test_status_reports_processes_lag_queues_tables_and_dead_letters(
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout)
     assert report["running"] and all(report["running"].values()), report
-    assert set(report["queue_depths"]) == {"payment-requests.fifo",
-                                           "payment-requests-dlq.fifo"}
+    assert set(report["queue_depths"]) == {PAYMENT_QUEUE, PAYMENT_DLQ}
     assert report["table_sizes"]["orders"] >= 5
     assert report["table_sizes"]["wallets"] >= 1
     assert isinstance(report["kafka_dead_letters"], int)
-    assert any("payment-requests" in topics for topics in report["consumer_lag"].values())
+    assert any(PAYMENT_REQUESTS in topics for topics in report["consumer_lag"].values())
 
 
 def test_correlation_id_travels_from_the_request_into_the_order_history(

@@ -1,12 +1,13 @@
-"""Amazon SQS over its JSON protocol, on aiohttp, signed with botocore's SigV4.
+"""Amazon SQS over its JSON protocol, on aiohttp, signed with botocore's SigV4: the one
+SQS client of the edge (sends) and the bridge (receives, deletes, dead-letters).
 
 Why not boto3: it is synchronous, so the edge ran it on threads, and at a few hundred
 requests/s those threads queued for the GIL behind the event loop: a SendMessageBatch that
 takes ~3 ms alone took tens of milliseconds under load, and the senders became the
-bottleneck of Payments-B. This client does only what the edge needs (three actions),
-non-blocking, and still signs every request with botocore's own SigV4 signer and
-credential chain (environment, profile, instance role), so it talks to real SQS as well
-as to ElasticMQ.
+bottleneck of Payments-B. This client does only the actions paystream needs, non-blocking,
+and signs every request with botocore's own SigV4 signer and credential chain
+(environment, profile, instance role), so it talks to real SQS as well as to ElasticMQ.
+Region and endpoint are the caller's; AWS_CA_BUNDLE is honoured for TLS.
 """
 
 from __future__ import annotations
@@ -71,12 +72,57 @@ class SqsJsonClient:
                                  entries: list[dict[str, Any]]) -> dict[str, Any]:
         return await self.call("SendMessageBatch", {"QueueUrl": queue_url, "Entries": entries})
 
-    async def call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+    async def send_message(self, queue_url: str, body: str, *, group_id: str | None = None,
+                           dedup_id: str | None = None,
+                           attributes: dict[str, str] | None = None) -> str:
+        """One message; string message attributes. Returns its message id."""
+        payload: dict[str, Any] = {"QueueUrl": queue_url, "MessageBody": body}
+        if group_id is not None:
+            payload["MessageGroupId"] = group_id
+        if dedup_id is not None:
+            payload["MessageDeduplicationId"] = dedup_id
+        if attributes:
+            payload["MessageAttributes"] = {
+                name: {"DataType": "String", "StringValue": value}
+                for name, value in attributes.items()}
+        answer = await self.call("SendMessage", payload)
+        return str(answer["MessageId"])
+
+    async def receive_messages(self, queue_url: str, *, max_messages: int = 10,
+                               wait_seconds: int = 0,
+                               attribute_names: tuple[str, ...] = ("All",),
+                               message_attribute_names: tuple[str, ...] = ("All",),
+                               ) -> list[dict[str, Any]]:
+        """Up to `max_messages`, long-polling up to `wait_seconds`; each a dict with
+        MessageId, ReceiptHandle, Body, Attributes and MessageAttributes as SQS names them."""
+        answer = await self.call("ReceiveMessage", {
+            "QueueUrl": queue_url, "MaxNumberOfMessages": max_messages,
+            "WaitTimeSeconds": wait_seconds,
+            "AttributeNames": list(attribute_names),
+            "MessageSystemAttributeNames": list(attribute_names),
+            "MessageAttributeNames": list(message_attribute_names),
+        }, wait_seconds=wait_seconds)
+        messages = answer.get("Messages") or []
+        return [dict(m) for m in messages]
+
+    async def delete_message_batch(self, queue_url: str,
+                                   receipt_handles: list[str]) -> list[dict[str, Any]]:
+        """Delete up to ten messages; returns the entries SQS could not delete."""
+        answer = await self.call("DeleteMessageBatch", {
+            "QueueUrl": queue_url,
+            "Entries": [{"Id": str(i), "ReceiptHandle": handle}
+                        for i, handle in enumerate(receipt_handles)]})
+        return [dict(f) for f in answer.get("Failed") or []]
+
+    async def call(self, action: str, payload: dict[str, Any], *,
+                   wait_seconds: float = 0.0) -> dict[str, Any]:
+        """`wait_seconds`: how long the server may hold the request (a long poll), added to
+        each attempt's timeout."""
         body = json.dumps(payload, separators=(",", ":")).encode()
         last: SqsError | None = None
         for _ in range(_ATTEMPTS):
             try:
-                return await self._once(action, body)
+                return await self._once(action, body, wait_seconds)
             except SqsError as exc:
                 if exc.status is not None and exc.status not in _RETRYABLE_STATUSES:
                     raise
@@ -84,11 +130,14 @@ class SqsJsonClient:
         assert last is not None
         raise last
 
-    async def _once(self, action: str, body: bytes) -> dict[str, Any]:
+    async def _once(self, action: str, body: bytes, wait_seconds: float) -> dict[str, Any]:
         headers = self._signed_headers(action, body)
+        timeout = (aiohttp.ClientTimeout(total=self._timeout.total + wait_seconds,
+                                         sock_connect=self._timeout.sock_connect)
+                   if wait_seconds and self._timeout.total is not None else self._timeout)
         try:
             async with self._client().post(self.endpoint_url + "/", data=body,
-                                           headers=headers) as resp:
+                                           headers=headers, timeout=timeout) as resp:
                 text = await resp.text()
                 status = resp.status
         except (TimeoutError, aiohttp.ClientError) as exc:
@@ -108,19 +157,21 @@ class SqsJsonClient:
     def _signed_headers(self, action: str, body: bytes) -> dict[str, str]:
         request = AWSRequest(method="POST", url=self.endpoint_url + "/", data=body, headers={
             "Content-Type": _JSON, "X-Amz-Target": f"AmazonSQS.{action}"})
-        SigV4Auth(self._frozen_credentials(), "sqs", self.region).add_auth(request)
+        credentials = self._frozen_credentials()
+        if credentials is not None:
+            SigV4Auth(credentials, "sqs", self.region).add_auth(request)
         return {k: v.decode() if isinstance(v, bytes) else str(v)
                 for k, v in request.headers.items()}
 
-    def _frozen_credentials(self) -> ReadOnlyCredentials:
+    def _frozen_credentials(self) -> ReadOnlyCredentials | None:
+        """botocore's chain; refreshable credentials (roles) renew themselves. With none in
+        the chain, a custom endpoint (a local server such as ElasticMQ, which checks no
+        signature) gets unsigned requests; AWS's own endpoint is an error."""
         if self._credentials is None:
-            # botocore's chain; refreshable credentials (roles) renew themselves. A custom
-            # endpoint (a VPC endpoint, or a local server such as ElasticMQ, which accepts
-            # any signature) may run without AWS credentials.
             credentials = get_session().get_credentials()
-            if credentials is None and self._custom_endpoint:
-                credentials = Credentials("local", "local")
             if credentials is None:
+                if self._custom_endpoint:
+                    return None
                 raise SqsError("NoCredentials", "no AWS credentials found for SQS")
             self._credentials = credentials
         return self._credentials.get_frozen_credentials()
