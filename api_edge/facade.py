@@ -3,8 +3,7 @@
 A holds no payment logic. It authenticates the shopper, validates the body, requires an
 Idempotency-Key on every write, and calls B with its own service credential, naming the
 shopper (the token's subject; never anything from the body) in `X-Shopper-Subject`.
-B's answers come back as they are, with B's problems re-stamped with A's path and
-correlation id; B being unreachable becomes a 503/504 the client may retry.
+How B's answers come back is `api_edge.orchestrator_client`'s concern.
 """
 
 from __future__ import annotations
@@ -14,11 +13,10 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
-from fastapi import Body, Depends, FastAPI, Header, Path, Request, Response
+from fastapi import Body, Depends, FastAPI, Path, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
 
 from api_edge.api_models import (
     AddPaymentMethodRequest,
@@ -46,44 +44,23 @@ from api_edge.auth import (
     install_auth,
     require_scopes,
 )
-from api_edge.idempotency import IDEMPOTENCY_KEY_PATTERN
-from api_edge.observability import FASTAPI_TELEMETRY, install_observability, readiness_body
-from api_edge.orchestrator import (
-    IDEMPOTENCY_HEADER,
+from api_edge.http_common import (
     INTERNAL,
-    REPLAYED_HEADER,
-    SHOPPER_HEADER,
     CachedReadiness,
     check,
-    check_idempotency_key,
+    idempotency_key,
     issuer_reachable,
 )
-from api_edge.problems import (
-    CORRELATION_HEADER,
-    FieldError,
-    ProblemException,
-    correlation_id,
-    install_problem_handlers,
-    problem_response,
-    problem_responses,
-    problem_type,
-)
-from api_edge.service_token import ServiceTokenError, ServiceTokenSource
+from api_edge.observability import FASTAPI_TELEMETRY, install_observability, readiness_body
+from api_edge.orchestrator_client import OrchestratorClient
+from api_edge.problems import install_problem_handlers, problem_responses
+from api_edge.service_token import ServiceTokenSource
 from api_edge.settings import EdgeSettings
 from api_edge.token_cache import CachingTokenVerifier
-from api_edge.upstream import (
-    AiohttpUpstream,
-    Upstream,
-    UpstreamResponse,
-    UpstreamTimeoutError,
-    UpstreamUnavailableError,
-)
+from api_edge.upstream import AiohttpUpstream, Upstream
 from schemas.types import OrderId
 
 log = logging.getLogger(__name__)
-
-_PASS_HEADERS: Final = ("location", REPLAYED_HEADER.lower(), "retry-after")
-ORDER_ID_PATTERN: Final = r"^[A-Za-z0-9_-]+$"
 
 
 @dataclass
@@ -123,17 +100,6 @@ async def _deps(request: Request) -> FacadeDeps:
     return deps
 
 
-async def idempotency_key(
-    key: str | None = Header(
-        None, alias=IDEMPOTENCY_HEADER,
-        description="Required on every write: a unique key per operation (e.g. a UUID), "
-                    "reused when retrying it. A replay returns the original response; "
-                    f"the same key with a different body is refused (422). Pattern "
-                    f"{IDEMPOTENCY_KEY_PATTERN}."),
-) -> str:
-    return check_idempotency_key(key)
-
-
 CHECKOUT_EXAMPLES: Final[dict[str, Any]] = {
     "saved_method": {
         "summary": "Pay with a method saved in your wallet",
@@ -148,107 +114,7 @@ CHECKOUT_EXAMPLES: Final[dict[str, Any]] = {
     },
 }
 
-OrderIdPath = Path(min_length=1, max_length=36, pattern=ORDER_ID_PATTERN,
-                   description="Your order id.")
-
-
-# --------------------------------------------------------------------- forwarding
-
-
-class Orchestrator:
-    """Calls Payments-B for one request, with the service token and the shopper's identity."""
-
-    def __init__(self, request: Request, deps: FacadeDeps, principal: Principal) -> None:
-        self.request = request
-        self.deps = deps
-        self.principal = principal
-
-    async def call(self, method: str, path: str, *, key: str | None = None,
-                   body: Any = None) -> Response:
-        headers = {SHOPPER_HEADER: self.principal.subject,
-                   CORRELATION_HEADER: correlation_id(self.request)}
-        if key is not None:
-            headers[IDEMPOTENCY_HEADER] = key
-        response: UpstreamResponse | None = None
-        for attempt in (1, 2):
-            try:
-                token = await self.deps.tokens.get()
-            except ServiceTokenError as exc:
-                log.error("no service token for the orchestrator: %s", exc)
-                raise ProblemException(
-                    503, "Payment service temporarily unavailable",
-                    "The payment service cannot be called right now; retry shortly with the "
-                    "same Idempotency-Key.", type=problem_type("upstream-unavailable"),
-                    headers={"Retry-After": "2"}) from None
-            headers["Authorization"] = f"Bearer {token}"
-            try:
-                response = await self.deps.orchestrator.request(
-                    method, path, json_body=body, headers=headers)
-            except UpstreamTimeoutError:
-                raise ProblemException(
-                    504, "Payment service timeout",
-                    "The payment service did not answer in time. The operation may or may "
-                    "not have been accepted: retry with the same Idempotency-Key to find "
-                    "out safely.", type=problem_type("upstream-timeout")) from None
-            except UpstreamUnavailableError as exc:
-                log.warning("orchestrator unreachable: %s", exc)
-                raise ProblemException(
-                    503, "Payment service temporarily unavailable",
-                    "The payment service cannot be reached; retry shortly with the same "
-                    "Idempotency-Key.", type=problem_type("upstream-unavailable"),
-                    headers={"Retry-After": "1"}) from None
-            if response.status == 401 and attempt == 1:
-                # Our cached service token may have been invalidated (key rotation).
-                self.deps.tokens.invalidate()
-                continue
-            break
-        assert response is not None
-        return self._translate(response)
-
-    def _translate(self, response: UpstreamResponse) -> Response:
-        status = response.status
-        passed = {name: response.headers[name] for name in _PASS_HEADERS
-                  if name in response.headers}
-        if status < 400:
-            return Response(response.body, status_code=status, headers=passed,
-                            media_type=response.headers.get("content-type"))
-        problem = _problem_body(response)
-        if status == 401 or (status == 403 and
-                             problem.get("type") == problem_type("insufficient-scope")):
-            log.error("the orchestrator refused the edge's service credential (%s)", status)
-            raise ProblemException(
-                502, "Payment service misconfigured",
-                "The payment service refused this API's credentials. This is not caused by "
-                "your request; quote the correlation id when reporting it.",
-                type=problem_type("upstream-auth"))
-        if status >= 500 and status != 503:
-            raise ProblemException(
-                502, "Payment service error",
-                "The payment service failed to process the request; retry with the same "
-                "Idempotency-Key, and quote the correlation id if it persists.",
-                type=problem_type("upstream-error"))
-        errors = None
-        if isinstance(problem.get("errors"), list):
-            try:
-                errors = [FieldError.model_validate(e) for e in problem["errors"]]
-            except ValidationError:
-                errors = None
-        return problem_response(
-            self.request, status,
-            str(problem.get("title") or "") or None,
-            str(problem.get("detail") or "") or None,
-            type=str(problem.get("type") or "about:blank"),
-            errors=errors,
-            headers={k: v for k, v in passed.items() if k != "location"},
-        )
-
-
-def _problem_body(response: UpstreamResponse) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
+OrderIdPath = Annotated[OrderId, Path(description="Your order id.")]
 
 
 # ---------------------------------------------------------------------------- app
@@ -302,8 +168,9 @@ def create_facade_app(settings: EdgeSettings | None = None, *,
     write = problem_responses(400, 401, 403, 409, 422, 503, 504)
     read = problem_responses(401, 403, 404, 422, 503, 504)
 
-    def orchestrator(request: Request, deps: FacadeDeps, principal: Principal) -> Orchestrator:
-        return Orchestrator(request, deps, principal)
+    def orchestrator(request: Request, deps: FacadeDeps,
+                     principal: Principal) -> OrchestratorClient:
+        return OrchestratorClient(request, deps.tokens, deps.orchestrator, principal)
 
     @app.get("/healthz", response_model=Health, tags=["ops"], summary="Liveness")
     async def healthz() -> Health:
@@ -345,7 +212,7 @@ def create_facade_app(settings: EdgeSettings | None = None, *,
               responses=write, tags=["payments"], summary="Capture (deposit) an authorized order")
     async def deposit(
         request: Request,
-        order_id: str = OrderIdPath,
+        order_id: OrderIdPath,
         principal: Principal = Depends(require_scopes(PAYMENTS_WRITE)),
         key: str = Depends(idempotency_key),
         body: DepositRequest | None = Body(None),
@@ -359,7 +226,7 @@ def create_facade_app(settings: EdgeSettings | None = None, *,
               summary="Reverse (void) an authorization")
     async def reverse(
         request: Request,
-        order_id: str = OrderIdPath,
+        order_id: OrderIdPath,
         principal: Principal = Depends(require_scopes(PAYMENTS_WRITE)),
         key: str = Depends(idempotency_key),
         body: ReverseRequest | None = Body(None),
@@ -371,7 +238,7 @@ def create_facade_app(settings: EdgeSettings | None = None, *,
               responses=write, tags=["payments"], summary="Refund a paid order")
     async def refund(
         request: Request,
-        order_id: str = OrderIdPath,
+        order_id: OrderIdPath,
         principal: Principal = Depends(require_scopes(PAYMENTS_WRITE)),
         key: str = Depends(idempotency_key),
         body: RefundRequest | None = Body(None),
@@ -384,7 +251,7 @@ def create_facade_app(settings: EdgeSettings | None = None, *,
              tags=["orders"], summary="Order status and history")
     async def order_status(
         request: Request,
-        order_id: str = OrderIdPath,
+        order_id: OrderIdPath,
         principal: Principal = Depends(require_scopes(PAYMENTS_READ)),
         deps: FacadeDeps = Depends(_deps),
     ) -> Response:

@@ -1,6 +1,6 @@
-"""The orchestrator's decision for one payment request: pure, no I/O.
+"""The orchestrator's admission of one payment request: pure, no I/O.
 
-Given who asks, what they ask for and the order as the order table shows it, decide
+Given who asks, what they ask for and the order as the order table shows it, admit
 whether the request goes on to the queue or is refused now, and why. The order table is
 eventually consistent (it sees applied outcomes, not requests in flight), so these are
 early refusals of what cannot succeed; the executor's ledger makes the binding decision.
@@ -26,7 +26,7 @@ class Verdict(StrEnum):
 
 
 @dataclass(frozen=True)
-class Decision:
+class Admission:
     verdict: Verdict
     reason: str | None = None
     # Whether this request creates the order (publish order-created first).
@@ -44,31 +44,31 @@ def can_view(customer_id: str, order: Order | None, accepted_here: bool) -> Verd
     return Verdict.PROCEED if order.customer_id == customer_id else Verdict.FORBIDDEN
 
 
-def decide(
+def admit(
     customer_id: str,
     kind: PaymentKind,
     order: Order | None,
     amount: Money | None,
     *,
     accepted_here: bool = False,
-) -> Decision:
-    """Decide a payment request.
+) -> Admission:
+    """Admit a payment request to the queue, or refuse it now.
 
     `accepted_here`: this orchestrator accepted a checkout of this order for this shopper
     recently, so an order missing from the table is the table lagging, not a probe.
     """
     if order is not None and order.customer_id != customer_id:
-        return Decision(Verdict.FORBIDDEN)
+        return Admission(Verdict.FORBIDDEN)
     if order is None and kind != "approve":
         if not accepted_here:
-            return Decision(Verdict.FORBIDDEN)
-        return Decision(
+            return Admission(Verdict.FORBIDDEN)
+        return Admission(
             Verdict.CONFLICT,
             f"{kind} requested but the order's authorization has not been recorded yet; "
             "retry once the order status shows AUTHORIZED",
         )
     reason = check_request(order, kind, amount)
     if reason is not None:
-        return Decision(Verdict.CONFLICT, reason)
+        return Admission(Verdict.CONFLICT, reason)
     creates = kind == "approve" and (order is None or order.expected_amount is None)
-    return Decision(Verdict.PROCEED, creates_order=creates)
+    return Admission(Verdict.PROCEED, creates_order=creates)

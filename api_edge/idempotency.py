@@ -24,12 +24,15 @@ import hashlib
 import json
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-# Clients use UUIDs or similar; anything printable and short enough to log safely.
-IDEMPOTENCY_KEY_PATTERN: Final = r"^[A-Za-z0-9_.:-]{1,128}$"
+from starlette.requests import Request
+from starlette.responses import Response
+
+# Marks an answer replayed from the store rather than produced now.
+REPLAYED_HEADER: Final = "Idempotent-Replayed"
 
 
 def fingerprint(method: str, route: str, body: Any) -> str:
@@ -151,3 +154,29 @@ class IdempotencyStore:
         while len(self._entries) > self.max_entries:
             _, entry = self._entries.popitem(last=False)
             entry.done.set()
+
+
+async def run_idempotent(
+    request: Request, store: IdempotencyStore, customer_id: str, key: str, body: Any,
+    handler: Callable[[], Awaitable[Response]],
+) -> Response:
+    """Run a write once per (shopper, key): a replay gets the remembered answer.
+
+    Raises IdempotencyMismatchError or IdempotencyInProgressError (see `reserve`).
+    """
+    route = getattr(request.scope.get("route"), "path", request.url.path)
+    # The path's ids are part of the request: the same key on another order is another
+    # request, even with an identical body.
+    fp = fingerprint(request.method, f"{route}|{request.url.path}", body)
+    claim = await store.reserve(customer_id, key, fp)
+    if isinstance(claim, StoredResponse):
+        return Response(claim.body, status_code=claim.status, media_type=claim.media_type,
+                        headers={REPLAYED_HEADER: "true"})
+    try:
+        response = await handler()
+    except BaseException:
+        store.release(claim)
+        raise
+    store.complete(claim, StoredResponse(response.status_code, bytes(response.body),
+                                         response.media_type))
+    return response

@@ -16,6 +16,19 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api_edge.auth.errors import AuthError, IssuerUnavailableError
+from api_edge.errors import (
+    DependencyUnavailableError,
+    EdgeError,
+    NothingToUpdateError,
+    OrderForbiddenError,
+    OrderNotYetRecordedError,
+    OrderStateConflictError,
+    PaymentMethodNotFoundError,
+    PaymentMethodTypeMismatchError,
+    UnknownPaymentMethodError,
+    WalletRefusedError,
+)
+from api_edge.idempotency import IdempotencyInProgressError, IdempotencyMismatchError
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +159,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AuthError, _auth_error)  # type: ignore[arg-type]
     app.add_exception_handler(IssuerUnavailableError, _issuer_unavailable)  # type: ignore[arg-type]
     app.add_exception_handler(ProblemException, _problem_exception)  # type: ignore[arg-type]
+    for refusal in (EdgeError, IdempotencyMismatchError, IdempotencyInProgressError):
+        app.add_exception_handler(refusal, _refusal)
     app.add_exception_handler(Exception, _unhandled)
 
 
@@ -198,6 +213,73 @@ async def _problem_exception(request: Request, exc: ProblemException) -> JSONRes
         request, exc.status, exc.title, exc.detail, type=exc.type, errors=exc.errors,
         headers=exc.headers,
     )
+
+
+async def _refusal(request: Request, exc: Exception) -> JSONResponse:
+    return await _problem_exception(request, problem_for(exc))
+
+
+def problem_for(exc: Exception) -> ProblemException:
+    """The one mapping of the edge's refusals (`api_edge.errors`) to problem details."""
+    match exc:
+        case OrderForbiddenError():
+            return ProblemException(403, "Forbidden", "You are not allowed to access this order.",
+                                    type=problem_type("forbidden"))
+        case OrderNotYetRecordedError():
+            return ProblemException(
+                404, "Order not recorded yet",
+                "Your checkout was accepted but the order table has not recorded it yet; "
+                "retry shortly.", type=problem_type("order-not-yet-recorded"),
+                headers={"Retry-After": "1"})
+        case OrderStateConflictError(reason=reason):
+            return ProblemException(409, "Order state conflict", f"{reason}.",
+                                    type=problem_type("order-state-conflict"))
+        case DependencyUnavailableError(dependency=dependency):
+            return ProblemException(
+                503, "Service temporarily unavailable",
+                f"The {dependency} cannot be reached right now; retry with the same "
+                "Idempotency-Key.", type=problem_type("dependency-unavailable"),
+                headers={"Retry-After": "1"})
+        case UnknownPaymentMethodError():
+            return ProblemException(
+                422, "Unknown payment method",
+                "payment_method_token is not a payment method in your wallet; list yours at "
+                "GET /v1/wallet/methods or pay with a one-time nonce.",
+                type=problem_type("unknown-payment-method"),
+                errors=[FieldError(field="payment_method_token",
+                                   message="not a payment method in your wallet")])
+        case PaymentMethodTypeMismatchError(saved=saved, given=given):
+            return ProblemException(
+                422, "Payment method type mismatch",
+                f"The saved method is a {saved}, not a {given}; omit payment_method_type "
+                "for saved methods.", type=problem_type("payment-method-type-mismatch"),
+                errors=[FieldError(field="payment_method_type",
+                                   message=f"the saved method is a {saved}")])
+        case PaymentMethodNotFoundError():
+            return ProblemException(404, "Payment method not found",
+                                    "There is no payment method with this token in your wallet.",
+                                    type=problem_type("payment-method-not-found"))
+        case WalletRefusedError(detail=detail, conflict=conflict, not_found=not_found):
+            status = 404 if not_found else 409 if conflict else 422
+            return ProblemException(status, "Wallet request refused",
+                                    f"The wallet refused the request: {detail}",
+                                    type=problem_type("wallet-refused"))
+        case NothingToUpdateError():
+            return ProblemException(422, "Nothing to update",
+                                    "Give at least one of make_default, expiration_month, "
+                                    "expiration_year, billing_postal_code.",
+                                    type=problem_type("validation-error"))
+        case IdempotencyMismatchError():
+            return ProblemException(
+                422, "Idempotency-Key reused",
+                "This Idempotency-Key was already used for a different request; use a new "
+                "key for a new operation.", type=problem_type("idempotency-key-reused"))
+        case IdempotencyInProgressError():
+            return ProblemException(
+                409, "Request in progress",
+                "A request with this Idempotency-Key is still being processed; retry shortly.",
+                type=problem_type("idempotency-in-progress"), headers={"Retry-After": "1"})
+    raise TypeError(f"not an edge refusal: {type(exc).__name__}") from exc
 
 
 async def _unhandled(request: Request, exc: Exception) -> JSONResponse:

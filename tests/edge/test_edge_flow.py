@@ -1,4 +1,4 @@
-"""The orchestrator's pure flow decision and the idempotency store."""
+"""The orchestrator's pure flow admission and the idempotency store."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from api_edge.flow import Verdict, can_view, decide
+from api_edge.flow import Verdict, admit, can_view
 from api_edge.idempotency import (
     IdempotencyInProgressError,
     IdempotencyMismatchError,
@@ -33,14 +33,14 @@ def usd(value: str) -> Money:
 
 
 def test_new_order_checkout_creates_it() -> None:
-    decision = decide("alice", "approve", None, usd("10.00"))
-    assert decision.proceeds and decision.creates_order
+    admission = admit("alice", "approve", None, usd("10.00"))
+    assert admission.proceeds and admission.creates_order
 
 
 def test_retry_after_decline_does_not_recreate_the_order() -> None:
     declined = order(OrderState.DECLINED, expected_amount="10.00")
-    decision = decide("alice", "approve", declined, usd("10.00"))
-    assert decision.proceeds and not decision.creates_order
+    admission = admit("alice", "approve", declined, usd("10.00"))
+    assert admission.proceeds and not admission.creates_order
 
 
 @pytest.mark.parametrize(("state", "kind", "amount", "reason"), [
@@ -54,32 +54,32 @@ def test_retry_after_decline_does_not_recreate_the_order() -> None:
 def test_what_cannot_succeed_is_refused(state: OrderState, kind: str, amount: str | None,
                                         reason: str) -> None:
     current = order(state, authorized_amount="10.00")
-    decision = decide("alice", kind, current, usd(amount) if amount else None)  # type: ignore[arg-type]
-    assert decision.verdict is Verdict.CONFLICT
-    assert reason in (decision.reason or "")
+    admission = admit("alice", kind, current, usd(amount) if amount else None)  # type: ignore[arg-type]
+    assert admission.verdict is Verdict.CONFLICT
+    assert reason in (admission.reason or "")
 
 
 def test_amount_limits_come_from_the_order() -> None:
     paid = order(OrderState.PAID, authorized_amount="10.00", captured_amount="10.00")
-    assert decide("alice", "refund", paid, usd("10.00")).proceeds
-    too_much = decide("alice", "refund", paid, usd("10.01"))
+    assert admit("alice", "refund", paid, usd("10.00")).proceeds
+    too_much = admit("alice", "refund", paid, usd("10.01"))
     assert too_much.verdict is Verdict.CONFLICT and "exceeds" in (too_much.reason or "")
     authorized = order(OrderState.AUTHORIZED, authorized_amount="10.00")
-    assert decide("alice", "deposit", authorized, usd("4.00")).proceeds
-    assert decide("alice", "deposit", authorized, Money.of("4.00", "EUR")).verdict \
+    assert admit("alice", "deposit", authorized, usd("4.00")).proceeds
+    assert admit("alice", "deposit", authorized, Money.of("4.00", "EUR")).verdict \
         is Verdict.CONFLICT
 
 
 def test_foreign_and_missing_orders_are_forbidden_alike() -> None:
     theirs = order(OrderState.PAID, customer="bob", captured_amount="10.00")
-    assert decide("alice", "refund", theirs, None).verdict is Verdict.FORBIDDEN
-    assert decide("alice", "refund", None, None).verdict is Verdict.FORBIDDEN
-    assert decide("alice", "approve", theirs, usd("1.00")).verdict is Verdict.FORBIDDEN
+    assert admit("alice", "refund", theirs, None).verdict is Verdict.FORBIDDEN
+    assert admit("alice", "refund", None, None).verdict is Verdict.FORBIDDEN
+    assert admit("alice", "approve", theirs, usd("1.00")).verdict is Verdict.FORBIDDEN
     assert can_view("alice", theirs, False) is Verdict.FORBIDDEN
     assert can_view("alice", None, False) is Verdict.FORBIDDEN
     # Only the shopper who just checked the order out learns it is on its way.
     assert can_view("alice", None, True) is Verdict.NOT_YET_VISIBLE
-    lagging = decide("alice", "deposit", None, None, accepted_here=True)
+    lagging = admit("alice", "deposit", None, None, accepted_here=True)
     assert lagging.verdict is Verdict.CONFLICT and "not been recorded" in (lagging.reason or "")
 
 
