@@ -58,11 +58,7 @@ class OrchestratorClient:
                 token = await self.tokens.get()
             except ServiceTokenError as exc:
                 log.error("no service token for the orchestrator: %s", exc)
-                raise ProblemException(
-                    503, "Payment service temporarily unavailable",
-                    "The payment service cannot be called right now; retry shortly with the "
-                    "same Idempotency-Key.", type=problem_type("upstream-unavailable"),
-                    headers={"Retry-After": "2"}) from None
+                raise _unavailable("cannot be called right now", retry_after=2) from None
             headers["Authorization"] = f"Bearer {token}"
             try:
                 response = await self.upstream.request(
@@ -75,11 +71,7 @@ class OrchestratorClient:
                     "out safely.", type=problem_type("upstream-timeout")) from None
             except UpstreamUnavailableError as exc:
                 log.warning("orchestrator unreachable: %s", exc)
-                raise ProblemException(
-                    503, "Payment service temporarily unavailable",
-                    "The payment service cannot be reached; retry shortly with the same "
-                    "Idempotency-Key.", type=problem_type("upstream-unavailable"),
-                    headers={"Retry-After": "1"}) from None
+                raise _unavailable("cannot be reached", retry_after=1) from None
             if response.status == 401 and attempt == 1:
                 # Our cached service token may have been invalidated (key rotation).
                 self.tokens.invalidate()
@@ -116,14 +108,20 @@ class OrchestratorClient:
                 errors = [FieldError.model_validate(e) for e in problem["errors"]]
             except ValidationError:
                 errors = None
-        return problem_response(
-            self.request, status,
+        return problem_response(self.request, ProblemException(
+            status,
             str(problem.get("title") or "") or None,
             str(problem.get("detail") or "") or None,
             type=str(problem.get("type") or "about:blank"),
             errors=errors,
-            headers={k: v for k, v in passed.items() if k != "location"},
-        )
+            headers={k: v for k, v in passed.items() if k != "location"}))
+
+
+def _unavailable(why: str, *, retry_after: int) -> ProblemException:
+    return ProblemException(
+        503, "Payment service temporarily unavailable",
+        f"The payment service {why}; retry shortly with the same Idempotency-Key.",
+        type=problem_type("upstream-unavailable"), headers={"Retry-After": str(retry_after)})
 
 
 def _problem_body(response: UpstreamResponse) -> dict[str, Any]:

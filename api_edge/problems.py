@@ -95,31 +95,22 @@ def correlation_id(request: Request) -> str:
     return value
 
 
-def problem_response(
-    request: Request,
-    status: int,
-    title: str | None = None,
-    detail: str | None = None,
-    *,
-    type: str = "about:blank",
-    errors: Sequence[FieldError] | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> JSONResponse:
+def problem_response(request: Request, problem: ProblemException) -> JSONResponse:
     cid = correlation_id(request)
-    problem = Problem(
-        type=type,
-        title=title or _phrase(status),
-        status=status,
-        detail=detail,
+    body = Problem(
+        type=problem.type,
+        title=problem.title,
+        status=problem.status,
+        detail=problem.detail,
         instance=request.url.path,
-        errors=list(errors) if errors is not None else None,
+        errors=problem.errors,
         correlation_id=cid,
     )
     return JSONResponse(
-        problem.model_dump(exclude_none=True),
-        status_code=status,
+        body.model_dump(exclude_none=True),
+        status_code=problem.status,
         media_type=PROBLEM_JSON,
-        headers={**(headers or {}), CORRELATION_HEADER: cid},
+        headers={**problem.headers, CORRELATION_HEADER: cid},
     )
 
 
@@ -168,22 +159,19 @@ async def _http_exception(request: Request, exc: StarletteHTTPException) -> JSON
     detail: str | None = exc.detail if isinstance(exc.detail, str) else None
     if detail == _phrase(exc.status_code):
         detail = None  # Starlette's default detail only repeats the title
-    return problem_response(
-        request, exc.status_code, detail=detail, headers=dict(exc.headers or {})
-    )
+    return problem_response(request, ProblemException(
+        exc.status_code, detail=detail, headers=dict(exc.headers or {})))
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     errors = field_errors(exc.errors())
     names = ", ".join(dict.fromkeys(error.field for error in errors))
-    return problem_response(
-        request,
+    return problem_response(request, ProblemException(
         422,
         "Request validation failed",
         f"Invalid or missing: {names}." if names else "The request is invalid.",
         type=problem_type("validation-error"),
-        errors=errors,
-    )
+        errors=errors))
 
 
 async def _auth_error(request: Request, exc: AuthError) -> JSONResponse:
@@ -191,32 +179,26 @@ async def _auth_error(request: Request, exc: AuthError) -> JSONResponse:
         "unauthorized" if exc.status == 401 else "forbidden"
     )
     headers = {"WWW-Authenticate": exc.www_authenticate} if exc.www_authenticate else {}
-    return problem_response(
-        request, exc.status, exc.title, exc.detail, type=problem_type(slug), headers=headers
-    )
+    return problem_response(request, ProblemException(
+        exc.status, exc.title, exc.detail, type=problem_type(slug), headers=headers))
 
 
 async def _issuer_unavailable(request: Request, exc: IssuerUnavailableError) -> JSONResponse:
     log.error("token issuer unavailable: %s", exc.detail)
-    return problem_response(
-        request,
+    return problem_response(request, ProblemException(
         503,
         "Authentication temporarily unavailable",
         "The token issuer cannot be reached to verify credentials; retry shortly.",
         type=problem_type("issuer-unavailable"),
-        headers={"Retry-After": "5"},
-    )
+        headers={"Retry-After": "5"}))
 
 
 async def _problem_exception(request: Request, exc: ProblemException) -> JSONResponse:
-    return problem_response(
-        request, exc.status, exc.title, exc.detail, type=exc.type, errors=exc.errors,
-        headers=exc.headers,
-    )
+    return problem_response(request, exc)
 
 
 async def _refusal(request: Request, exc: Exception) -> JSONResponse:
-    return await _problem_exception(request, problem_for(exc))
+    return problem_response(request, problem_for(exc))
 
 
 def problem_for(exc: Exception) -> ProblemException:
@@ -289,13 +271,11 @@ async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
         "unhandled error on %s %s (correlation_id=%s)", request.method, request.url.path, cid,
         exc_info=exc,
     )
-    return problem_response(
-        request,
+    return problem_response(request, ProblemException(
         500,
         "Internal Server Error",
         f"An unexpected error occurred. Quote correlation id {cid} when reporting it.",
-        type=problem_type("internal-error"),
-    )
+        type=problem_type("internal-error")))
 
 
 def _phrase(status: int) -> str:
