@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, replace
 from typing import Annotated, Any, Final
 
 from fastapi import Body, Depends, FastAPI, Path, Request, Response
@@ -117,6 +117,38 @@ CHECKOUT_EXAMPLES: Final[dict[str, Any]] = {
 OrderIdPath = Annotated[OrderId, Path(description="Your order id.")]
 
 
+@dataclass(frozen=True)
+class Caller:
+    """Payments-B for this request; on writes, with the request's Idempotency-Key."""
+
+    client: OrchestratorClient
+    key: str | None = None
+
+    async def call(self, method: str, path: str, body: Any = None) -> Response:
+        return await self.client.call(method, path, key=self.key, body=body)
+
+    async def pay(self, command: PaymentCommand) -> Response:
+        return await self.call("POST", f"{INTERNAL}/payments",
+                               body=command.model_dump(mode="json"))
+
+
+def reader(scope: str) -> Callable[..., Awaitable[Caller]]:
+    """A dependency: the caller, once the bearer token is verified to carry `scope`."""
+    async def dependency(request: Request,
+                         principal: Principal = Depends(require_scopes(scope)),
+                         deps: FacadeDeps = Depends(_deps)) -> Caller:
+        return Caller(OrchestratorClient(request, deps.tokens, deps.orchestrator, principal))
+    return dependency
+
+
+def writer(scope: str) -> Callable[..., Awaitable[Caller]]:
+    """As `reader`, then the Idempotency-Key every write needs."""
+    async def dependency(caller: Caller = Depends(reader(scope)),
+                         key: str = Depends(idempotency_key)) -> Caller:
+        return replace(caller, key=key)
+    return dependency
+
+
 # ---------------------------------------------------------------------------- app
 
 
@@ -168,10 +200,6 @@ def create_facade_app(settings: EdgeSettings | None = None, *,
     write = problem_responses(400, 401, 403, 409, 422, 503, 504)
     read = problem_responses(401, 403, 404, 422, 503, 504)
 
-    def orchestrator(request: Request, deps: FacadeDeps,
-                     principal: Principal) -> OrchestratorClient:
-        return OrchestratorClient(request, deps.tokens, deps.orchestrator, principal)
-
     @app.get("/healthz", response_model=Health, tags=["ops"], summary="Liveness")
     async def healthz() -> Health:
         return Health()
@@ -187,141 +215,79 @@ def create_facade_app(settings: EdgeSettings | None = None, *,
     @app.post("/v1/checkouts", status_code=202, response_model=PaymentAccepted,
               responses=write, tags=["payments"], summary="Check out (authorize) an order")
     async def checkout(
-        request: Request,
-        principal: Principal = Depends(require_scopes(PAYMENTS_WRITE)),
-        key: str = Depends(idempotency_key),
         body: CheckoutRequest = Body(openapi_examples=CHECKOUT_EXAMPLES),
-        deps: FacadeDeps = Depends(_deps),
+        b: Caller = Depends(writer(PAYMENTS_WRITE)),
     ) -> Response:
-        command = PaymentCommand(
+        return await b.pay(PaymentCommand(
             kind="approve", order_id=body.order_id, amount=body.amount,
             payment_method_token=body.payment_method_token,
             payment_method_nonce=body.payment_method_nonce,
-            payment_method_type=body.payment_method_type)
-        return await orchestrator(request, deps, principal).call(
-            "POST", f"{INTERNAL}/payments", key=key, body=command.model_dump(mode="json"))
-
-    async def follow_up(request: Request, deps: FacadeDeps, principal: Principal, key: str,
-                        kind: str, order_id: OrderId, amount: Any) -> Response:
-        command = PaymentCommand.model_validate(
-            {"kind": kind, "order_id": order_id, "amount": amount})
-        return await orchestrator(request, deps, principal).call(
-            "POST", f"{INTERNAL}/payments", key=key, body=command.model_dump(mode="json"))
+            payment_method_type=body.payment_method_type))
 
     @app.post("/v1/orders/{order_id}/deposits", status_code=202, response_model=PaymentAccepted,
               responses=write, tags=["payments"], summary="Capture (deposit) an authorized order")
-    async def deposit(
-        request: Request,
-        order_id: OrderIdPath,
-        principal: Principal = Depends(require_scopes(PAYMENTS_WRITE)),
-        key: str = Depends(idempotency_key),
-        body: DepositRequest | None = Body(None),
-        deps: FacadeDeps = Depends(_deps),
-    ) -> Response:
-        amount = body.amount.model_dump(mode="json") if body and body.amount else None
-        return await follow_up(request, deps, principal, key, "deposit", order_id, amount)
+    async def deposit(order_id: OrderIdPath, body: DepositRequest | None = Body(None),
+                      b: Caller = Depends(writer(PAYMENTS_WRITE))) -> Response:
+        return await b.pay(PaymentCommand(kind="deposit", order_id=order_id,
+                                          amount=body.amount if body else None))
 
     @app.post("/v1/orders/{order_id}/reversals", status_code=202,
               response_model=PaymentAccepted, responses=write, tags=["payments"],
               summary="Reverse (void) an authorization")
-    async def reverse(
-        request: Request,
-        order_id: OrderIdPath,
-        principal: Principal = Depends(require_scopes(PAYMENTS_WRITE)),
-        key: str = Depends(idempotency_key),
-        body: ReverseRequest | None = Body(None),
-        deps: FacadeDeps = Depends(_deps),
-    ) -> Response:
-        return await follow_up(request, deps, principal, key, "reverse", order_id, None)
+    async def reverse(order_id: OrderIdPath, body: ReverseRequest | None = Body(None),
+                      b: Caller = Depends(writer(PAYMENTS_WRITE))) -> Response:
+        return await b.pay(PaymentCommand(kind="reverse", order_id=order_id))
 
     @app.post("/v1/orders/{order_id}/refunds", status_code=202, response_model=PaymentAccepted,
               responses=write, tags=["payments"], summary="Refund a paid order")
-    async def refund(
-        request: Request,
-        order_id: OrderIdPath,
-        principal: Principal = Depends(require_scopes(PAYMENTS_WRITE)),
-        key: str = Depends(idempotency_key),
-        body: RefundRequest | None = Body(None),
-        deps: FacadeDeps = Depends(_deps),
-    ) -> Response:
-        amount = body.amount.model_dump(mode="json") if body and body.amount else None
-        return await follow_up(request, deps, principal, key, "refund", order_id, amount)
+    async def refund(order_id: OrderIdPath, body: RefundRequest | None = Body(None),
+                     b: Caller = Depends(writer(PAYMENTS_WRITE))) -> Response:
+        return await b.pay(PaymentCommand(kind="refund", order_id=order_id,
+                                          amount=body.amount if body else None))
 
     @app.get("/v1/orders/{order_id}", response_model=OrderView, responses=read,
              tags=["orders"], summary="Order status and history")
-    async def order_status(
-        request: Request,
-        order_id: OrderIdPath,
-        principal: Principal = Depends(require_scopes(PAYMENTS_READ)),
-        deps: FacadeDeps = Depends(_deps),
-    ) -> Response:
-        return await orchestrator(request, deps, principal).call(
-            "GET", f"{INTERNAL}/orders/{order_id}")
+    async def order_status(order_id: OrderIdPath,
+                           b: Caller = Depends(reader(PAYMENTS_READ))) -> Response:
+        return await b.call("GET", f"{INTERNAL}/orders/{order_id}")
 
     # --------------------------------------------------------------- wallet
 
     @app.get("/v1/wallet/methods", response_model=WalletView, responses=read,
              tags=["wallet"], summary="Your saved payment methods")
-    async def list_methods(
-        request: Request,
-        principal: Principal = Depends(require_scopes(WALLET_READ)),
-        deps: FacadeDeps = Depends(_deps),
-    ) -> Response:
-        return await orchestrator(request, deps, principal).call(
-            "GET", f"{INTERNAL}/wallet/methods")
+    async def list_methods(b: Caller = Depends(reader(WALLET_READ))) -> Response:
+        return await b.call("GET", f"{INTERNAL}/wallet/methods")
 
     @app.post("/v1/wallet/methods", status_code=201, response_model=PaymentMethodView,
               responses=write, tags=["wallet"], summary="Save a payment method from a nonce")
     async def add_method(
-        request: Request,
-        principal: Principal = Depends(require_scopes(WALLET_WRITE)),
-        key: str = Depends(idempotency_key),
         body: AddPaymentMethodRequest = Body(openapi_examples={
             "card": {"summary": "Save a card from a client-SDK nonce",
                      "value": {"nonce": "fake-valid-visa-nonce", "make_default": True}}}),
-        deps: FacadeDeps = Depends(_deps),
+        b: Caller = Depends(writer(WALLET_WRITE)),
     ) -> Response:
-        return await orchestrator(request, deps, principal).call(
-            "POST", f"{INTERNAL}/wallet/methods", key=key,
-            body={"nonce": body.nonce, "make_default": body.make_default})
+        return await b.call("POST", f"{INTERNAL}/wallet/methods",
+                            body={"nonce": body.nonce, "make_default": body.make_default})
 
     @app.get("/v1/wallet/methods/{token}", response_model=PaymentMethodView,
              responses=read, tags=["wallet"], summary="One saved payment method")
-    async def get_method(
-        request: Request,
-        token: MethodToken,
-        principal: Principal = Depends(require_scopes(WALLET_READ)),
-        deps: FacadeDeps = Depends(_deps),
-    ) -> Response:
-        return await orchestrator(request, deps, principal).call(
-            "GET", f"{INTERNAL}/wallet/methods/{token}")
+    async def get_method(token: MethodToken,
+                         b: Caller = Depends(reader(WALLET_READ))) -> Response:
+        return await b.call("GET", f"{INTERNAL}/wallet/methods/{token}")
 
     @app.patch("/v1/wallet/methods/{token}", response_model=PaymentMethodView,
                responses={**write, **problem_responses(404)}, tags=["wallet"],
                summary="Update a saved payment method")
-    async def update_method(
-        request: Request,
-        token: MethodToken,
-        principal: Principal = Depends(require_scopes(WALLET_WRITE)),
-        key: str = Depends(idempotency_key),
-        body: UpdatePaymentMethodRequest = Body(...),
-        deps: FacadeDeps = Depends(_deps),
-    ) -> Response:
-        return await orchestrator(request, deps, principal).call(
-            "PATCH", f"{INTERNAL}/wallet/methods/{token}", key=key,
-            body=body.model_dump(mode="json", exclude_none=True))
+    async def update_method(token: MethodToken, body: UpdatePaymentMethodRequest = Body(...),
+                            b: Caller = Depends(writer(WALLET_WRITE))) -> Response:
+        return await b.call("PATCH", f"{INTERNAL}/wallet/methods/{token}",
+                            body=body.model_dump(mode="json", exclude_none=True))
 
     @app.delete("/v1/wallet/methods/{token}", status_code=204,
                 responses={**write, **problem_responses(404)}, tags=["wallet"],
                 summary="Delete a saved payment method")
-    async def delete_method(
-        request: Request,
-        token: MethodToken,
-        principal: Principal = Depends(require_scopes(WALLET_WRITE)),
-        key: str = Depends(idempotency_key),
-        deps: FacadeDeps = Depends(_deps),
-    ) -> Response:
-        return await orchestrator(request, deps, principal).call(
-            "DELETE", f"{INTERNAL}/wallet/methods/{token}", key=key)
+    async def delete_method(token: MethodToken,
+                            b: Caller = Depends(writer(WALLET_WRITE))) -> Response:
+        return await b.call("DELETE", f"{INTERNAL}/wallet/methods/{token}")
 
     return app
