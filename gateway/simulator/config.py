@@ -33,6 +33,15 @@ class FaultConfig(BaseModel):
     timeout_hold_seconds: float = Field(default=30.0, ge=0)
     error_5xx_status: int = Field(default=503, ge=500, le=599)
     auto_settle_seconds: float | None = Field(default=None, ge=0)
+    # Braintree settles in batches: every this many seconds, everything submitted settles
+    # (or declines, by the settlement test amounts). None: only testing calls settle.
+    settlement_batch_seconds: float | None = Field(default=None, gt=0)
+    # Where signed webhook notifications are POSTed; None sends nothing (and queues nothing).
+    webhook_url: str | None = None
+    webhook_max_attempts: int = Field(default=8, ge=1)
+    webhook_backoff_seconds: float = Field(default=0.5, gt=0)
+    webhook_backoff_max_seconds: float = Field(default=60.0, gt=0)
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0)
 
 
 class SimulatorConfig(BaseSettings, FaultConfig):

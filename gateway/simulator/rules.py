@@ -10,17 +10,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-# Statuses from which each operation is allowed.
-VOIDABLE = frozenset({"authorized", "submitted_for_settlement"})
-VOIDABLE_PAYPAL_EXTRA = frozenset({"settlement_pending"})
-CAPTURABLE = frozenset({"authorized"})
-REFUNDABLE = frozenset({"settled", "settling"})
-SETTLEABLE = frozenset({"submitted_for_settlement", "settling", "settlement_pending"})
-UNSUCCESSFUL = frozenset({"processor_declined", "gateway_rejected", "failed",
-                          "settlement_declined"})
-# Refunds in these statuses no longer count against the refundable balance.
-DEAD_REFUND = frozenset({"voided", "failed", "processor_declined", "gateway_rejected",
-                         "settlement_declined"})
+from gateway.statuses import (
+    CAPTURABLE_STATUSES,
+    DEAD_REFUND_STATUSES,
+    REFUNDABLE_STATUSES,
+    SETTLEABLE_STATUSES,
+    UNSUCCESSFUL_STATUSES,
+    VOIDABLE_PAYPAL_EXTRA_STATUSES,
+    VOIDABLE_STATUSES,
+)
+from schemas.money import MAX_AMOUNT
+
+# Statuses from which each operation is allowed: one home, shared with the adapter and core.
+VOIDABLE = VOIDABLE_STATUSES
+VOIDABLE_PAYPAL_EXTRA = VOIDABLE_PAYPAL_EXTRA_STATUSES
+CAPTURABLE = CAPTURABLE_STATUSES
+REFUNDABLE = REFUNDABLE_STATUSES
+SETTLEABLE = SETTLEABLE_STATUSES
+UNSUCCESSFUL = UNSUCCESSFUL_STATUSES
+DEAD_REFUND = DEAD_REFUND_STATUSES
 
 SETTLEMENT_TARGETS: dict[str, str] = {
     "settle": "settled",
@@ -99,7 +107,6 @@ PAYPAL_ONE_TIME = Violation("82902", "Cannot vault one-time use PayPal Account."
 CUSTOMER_ID_IN_USE = Violation("91609", "Customer ID has been used.", "id", ("customer",))
 CUSTOMER_ID_BAD = Violation("91610", "Customer ID is invalid.", "id", ("customer",))
 
-MAX_AMOUNT = Decimal("99999999.99")
 MAX_KEY_LENGTH = 255
 MAX_ORDER_ID_LENGTH = 255
 
@@ -171,3 +178,56 @@ def settlement_target(action: str, status: str) -> str | Violation:
 
 def is_success_status(status: str) -> bool:
     return status not in UNSUCCESSFUL
+
+
+# -- disputes (Braintree's dispute validation errors, 957xx) ------------------------------
+
+DISPUTE_STATUS_KINDS: dict[str, str] = {
+    "open": "dispute_opened", "accepted": "dispute_accepted", "disputed": "dispute_disputed",
+    "under_review": "dispute_under_review", "won": "dispute_won", "lost": "dispute_lost",
+    "expired": "dispute_expired",
+}
+# Where a dispute may go once the merchant has answered (or failed to), for testing hooks.
+DISPUTE_TESTING_MOVES: dict[str, frozenset[str]] = {
+    "under_review": frozenset({"open", "disputed"}),
+    "won": frozenset({"open", "disputed", "under_review"}),
+    "lost": frozenset({"open", "disputed", "under_review"}),
+    "expired": frozenset({"open"}),
+}
+
+_D = ("dispute",)
+DISPUTE_EVIDENCE_NOT_OPEN = Violation(
+    "95701", "Evidence can only be attached to disputes that are in an Open state", "status", _D)
+DISPUTE_REMOVE_NOT_OPEN = Violation(
+    "95702", "Evidence can only be removed from disputes that are in an Open state", "status",
+    _D)
+DISPUTE_DOCUMENT_INVALID = Violation(
+    "95703", "A document with kind other than evidence_document cannot be added to a dispute",
+    "document_upload_id", _D)
+DISPUTE_ACCEPT_NOT_OPEN = Violation(
+    "95704", "Disputes can only be accepted when they are in an Open state", "status", _D)
+DISPUTE_FINALIZE_NOT_OPEN = Violation(
+    "95705", "Disputes can only be finalized when they are in an Open state", "status", _D)
+DISPUTE_CONTENT_TOO_LONG = Violation(
+    "95708", "Content must not be longer than 3000 characters", "comments", _D)
+DISPUTE_EVIDENCE_REQUIRED = Violation(
+    "95726", "Evidence is required to finalize a dispute", "base", _D)
+MAX_EVIDENCE_TEXT = 3000
+
+
+def check_dispute_open(status: str, refusal: Violation) -> Violation | None:
+    return None if status == "open" else refusal
+
+
+def finalized_status(evidence_texts: list[str], winning: str, losing: str) -> str:
+    """Sandbox: finalizing with the winning text wins, with the losing text loses;
+    otherwise the dispute waits for the processor ("disputed")."""
+    if winning in evidence_texts:
+        return "won"
+    if losing in evidence_texts:
+        return "lost"
+    return "disputed"
+
+
+def check_dispute_move(status: str, target: str) -> bool:
+    return status in DISPUTE_TESTING_MOVES.get(target, frozenset())

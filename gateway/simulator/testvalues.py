@@ -89,6 +89,12 @@ NONCES: dict[str, NonceSpec] = {
         "android_pay_card", card_type="Discover", bin="601111", last_4="1117",
         extra={"source_card_type": "Discover", "source_card_last_4": "1117"}),
 }
+# Nonces whose only difference is their BIN data (see cardinfo.for_nonce).
+for _name in ("business", "commercial", "consumer", "corporate", "durbin-regulated",
+              "healthcare", "payroll", "prepaid-reloadable", "purchase",
+              "issuing-bank-network-only", "country-of-issuance-usa",
+              "country-of-issuance-cad", "no-indicators"):
+    NONCES.setdefault(f"fake-valid-{_name}-nonce", _card("Visa", "411111", "1111"))
 
 # Sandbox cards that fail card verification (vaulting with verify_card) with 2000.
 FAILS_VERIFICATION = frozenset(
@@ -172,3 +178,54 @@ def amount_outcome(amount: Decimal) -> tuple[AmountOutcome, str]:
     if amount == Decimal("5001"):
         return "gateway_rejected", ""
     return "authorized", "1000"
+
+
+# Dispute test data: a sale on this card is disputed once it settles.
+DISPUTE_CHARGEBACK_CARD = "4023898493988028"
+# Sandbox amounts that set the dispute's reason code (Visa/Discover fraud); else "83".
+DISPUTE_REASON_CODES: dict[Decimal, tuple[str, str]] = {
+    Decimal("83.00"): ("83", "Visa Fraud"),
+    Decimal("10.40"): ("1040", "Visa Fraud"),
+    Decimal("13.10"): ("1310", "Visa Fraud"),
+    Decimal("70.30"): ("7030", "Discover Fraud"),
+}
+# Text evidence that decides a finalized sandbox dispute.
+WINNING_EVIDENCE = "compelling_evidence"
+LOSING_EVIDENCE = "losing_evidence"
+
+# Settlement responses (Braintree's processor-responses reference, 4000 class).
+SETTLEMENT_RESPONSES: dict[str, str] = {
+    "4000": "Settled",
+    "4001": "Settlement Declined",
+    "4002": "Settlement Pending",
+    "4003": "Already Captured",
+    "4004": "Already Refunded",
+    "4005": "PayPal Risk Rejected",
+    "4006": "Capture Amount Exceeded Allowable Limit",
+    "3000": "Processor Network Unavailable - Try Again",
+}
+
+SettlementStatus = Literal["settled", "settlement_declined", "settlement_pending"]
+
+
+def settlement_outcome(amount: Decimal, instrument: Instrument) -> tuple[SettlementStatus, str]:
+    """What the sandbox's settlement batch does with a submitted amount, and its code.
+
+    4001.xx and 4003.00-5000.99 decline with the amount as code; 4002.xx stays pending on
+    PayPal; 5001.02 fails with 3000 (processor unavailable); the rest settles with 4000.
+    """
+    if Decimal("4001") <= amount < Decimal("4002"):
+        return "settlement_declined", "4001"
+    if Decimal("4002") <= amount < Decimal("4003"):
+        if instrument == "paypal_account":
+            return "settlement_pending", "4002"
+        return "settled", "4000"
+    if Decimal("4003") <= amount < Decimal("5001"):
+        return "settlement_declined", str(int(amount))
+    if amount == Decimal("5001.02"):
+        return "settlement_declined", "3000"
+    return "settled", "4000"
+
+
+def settlement_text(code: str) -> str:
+    return SETTLEMENT_RESPONSES.get(code, "Settlement Declined")

@@ -79,6 +79,13 @@ class Tagged:
     value: Any
 
 
+@dataclass(frozen=True, slots=True)
+class Repeated:
+    """Children sharing one tag with no wrapper, e.g. the <dispute>s of a search page."""
+
+    items: Iterable[Any]
+
+
 def encode(root: str, value: Any) -> str:
     parts: list[str] = ['<?xml version="1.0" encoding="UTF-8"?>\n']
     _emit(parts, root, value)
@@ -110,6 +117,9 @@ def _emit(parts: list[str], name: str, value: Any) -> None:
         for k, v in value.items():
             _emit(parts, k, v)
         parts.append(f"</{tag}>")
+    elif isinstance(value, Repeated):
+        for item in value.items:
+            _emit(parts, name, item)
     elif isinstance(value, Collection):
         parts.append(f'<{tag} type="collection">')
         for item in value.items:
