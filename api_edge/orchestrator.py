@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Body, Depends, FastAPI, Path, Request, Response
 from fastapi.responses import JSONResponse
@@ -90,6 +90,29 @@ async def _deps(request: Request) -> OrchestratorDeps:
     return deps
 
 
+@dataclass(frozen=True)
+class ShopperWrite:
+    """A write B runs for a shopper, at most once per Idempotency-Key."""
+
+    request: Request
+    deps: OrchestratorDeps
+    customer_id: str
+    key: str
+
+    async def once(self, body: Any, handler: Callable[[], Awaitable[Response]]) -> Response:
+        return await run_idempotent(self.request, self.deps.idempotency, self.customer_id,
+                                    self.key, body, handler)
+
+
+async def shopper_write(
+    request: Request,
+    customer_id: str = Depends(shopper_subject),
+    key: str = Depends(idempotency_key),
+    deps: OrchestratorDeps = Depends(_deps),
+) -> ShopperWrite:
+    return ShopperWrite(request, deps, customer_id, key)
+
+
 @contextlib.contextmanager
 def wallet_errors() -> Iterator[None]:
     """The wallet's failures as refusals: unreachable, or refused with the views' reason."""
@@ -148,18 +171,13 @@ def create_orchestrator_app(settings: EdgeSettings | None = None, *,
 
     @app.post(f"{INTERNAL}/payments", status_code=202, response_model=PaymentAccepted,
               responses=errors, tags=["payments"])
-    async def payment(
-        request: Request,
-        command: PaymentCommand = Body(...),
-        customer_id: str = Depends(shopper_subject),
-        key: str = Depends(idempotency_key),
-        deps: OrchestratorDeps = Depends(_deps),
-    ) -> Response:
-        cid = correlation_id(request)
+    async def payment(command: PaymentCommand = Body(...),
+                      w: ShopperWrite = Depends(shopper_write)) -> Response:
+        cid = correlation_id(w.request)
 
         async def handle() -> Response:
             try:
-                accepted = await accept_payment(deps, customer_id, key, command, cid)
+                accepted = await accept_payment(w.deps, w.customer_id, w.key, command, cid)
             except EdgeError as exc:
                 metrics.payment(command.kind, "forbidden" if isinstance(exc, OrderForbiddenError)
                                 else f"refused-{problem_for(exc).status}")
@@ -167,8 +185,7 @@ def create_orchestrator_app(settings: EdgeSettings | None = None, *,
             metrics.payment(command.kind, "accepted")
             return json_response(accepted, status=202, headers={"Location": accepted.status_url})
 
-        return await run_idempotent(request, deps.idempotency, customer_id, key,
-                                    command.model_dump(mode="json"), handle)
+        return await w.once(command.model_dump(mode="json"), handle)
 
     @app.get(f"{INTERNAL}/orders/{{order_id}}", response_model=OrderView, responses=errors,
              tags=["orders"])
@@ -189,20 +206,15 @@ def create_orchestrator_app(settings: EdgeSettings | None = None, *,
 
     @app.post(f"{INTERNAL}/wallet/methods", status_code=201, response_model=PaymentMethodView,
               responses=errors, tags=["wallet"])
-    async def add_method(
-        request: Request,
-        body: AddPaymentMethodRequest = Body(...),
-        customer_id: str = Depends(shopper_subject),
-        key: str = Depends(idempotency_key),
-        deps: OrchestratorDeps = Depends(_deps),
-    ) -> Response:
+    async def add_method(body: AddPaymentMethodRequest = Body(...),
+                         w: ShopperWrite = Depends(shopper_write)) -> Response:
         async def handle() -> Response:
             with wallet_errors():
-                method = await deps.views.add_method(customer_id, body.nonce, body.make_default)
+                method = await w.deps.views.add_method(w.customer_id, body.nonce,
+                                                       body.make_default)
             return json_response(method, status=201)
 
-        return await run_idempotent(request, deps.idempotency, customer_id, key,
-                                    body.model_dump(mode="json"), handle)
+        return await w.once(body.model_dump(mode="json"), handle)
 
     @app.get(f"{INTERNAL}/wallet/methods/{{token}}", response_model=PaymentMethodView,
              responses=errors, tags=["wallet"])
@@ -216,45 +228,33 @@ def create_orchestrator_app(settings: EdgeSettings | None = None, *,
 
     @app.patch(f"{INTERNAL}/wallet/methods/{{token}}", response_model=PaymentMethodView,
                responses=errors, tags=["wallet"])
-    async def update_method(
-        request: Request,
-        token: MethodToken,
-        body: UpdatePaymentMethodRequest = Body(...),
-        customer_id: str = Depends(shopper_subject),
-        key: str = Depends(idempotency_key),
-        deps: OrchestratorDeps = Depends(_deps),
-    ) -> Response:
+    async def update_method(token: MethodToken, body: UpdatePaymentMethodRequest = Body(...),
+                            w: ShopperWrite = Depends(shopper_write)) -> Response:
         changes = body.changes()
         if not changes:
             raise NothingToUpdateError(token)
 
         async def handle() -> Response:
             with wallet_errors():
-                method = await deps.views.update_method(customer_id, token, changes)
+                method = await w.deps.views.update_method(w.customer_id, token, changes)
             if method is None:
                 raise PaymentMethodNotFoundError(token)
             return json_response(method)
 
-        return await run_idempotent(request, deps.idempotency, customer_id, key, changes,
-                                    handle)
+        return await w.once(changes, handle)
 
     @app.delete(f"{INTERNAL}/wallet/methods/{{token}}", status_code=204, responses=errors,
                 tags=["wallet"])
-    async def delete_method(
-        request: Request,
-        token: MethodToken,
-        customer_id: str = Depends(shopper_subject),
-        key: str = Depends(idempotency_key),
-        deps: OrchestratorDeps = Depends(_deps),
-    ) -> Response:
+    async def delete_method(token: MethodToken,
+                            w: ShopperWrite = Depends(shopper_write)) -> Response:
         async def handle() -> Response:
             with wallet_errors():
-                deleted = await deps.views.delete_method(customer_id, token)
+                deleted = await w.deps.views.delete_method(w.customer_id, token)
             if not deleted:
                 raise PaymentMethodNotFoundError(token)
             return Response(status_code=204)
 
-        return await run_idempotent(request, deps.idempotency, customer_id, key, {}, handle)
+        return await w.once({}, handle)
 
     return app
 
