@@ -27,7 +27,16 @@ def serve(
         None, help="Share applied, then answered by a dropped connection."),
     auto_settle_seconds: float | None = typer.Option(
         None, help="Settle submitted transactions after this delay."),
-    persist_file: str | None = typer.Option(None, help="JSON file the state survives in."),
+    settlement_batch_seconds: float | None = typer.Option(
+        None, help="Run a settlement batch this often (seconds)."),
+    webhook_url: str | None = typer.Option(
+        None, help="POST signed Braintree webhook notifications here."),
+    webhook_max_attempts: int | None = typer.Option(
+        None, help="Delivery attempts per webhook before it is given up."),
+    webhook_backoff_seconds: float | None = typer.Option(
+        None, help="First retry delay; doubles per attempt, capped at 60 s by default."),
+    persist_file: str | None = typer.Option(
+        None, help="JSON file the state (and undelivered webhooks) survive in."),
     seed: int | None = typer.Option(None, help="Seed for latency and fault draws."),
 ) -> None:
     if ctx.invoked_subcommand is not None:
@@ -41,6 +50,9 @@ def serve(
         "error_5xx_fraction": error_5xx_fraction, "throttle_fraction": throttle_fraction,
         "drop_after_apply_fraction": drop_fraction,
         "auto_settle_seconds": auto_settle_seconds, "persist_file": persist_file, "seed": seed,
+        "settlement_batch_seconds": settlement_batch_seconds, "webhook_url": webhook_url,
+        "webhook_max_attempts": webhook_max_attempts,
+        "webhook_backoff_seconds": webhook_backoff_seconds,
     }
     config = SimulatorConfig(**{k: v for k, v in overrides.items() if v is not None})
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")

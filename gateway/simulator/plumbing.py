@@ -63,6 +63,9 @@ class SimBase:
         outbox: list[dict[str, Any]] = []
         if config.persist_file:
             outbox = persistence.load(self.ledger, config.persist_file)
+            # A restart is a fresh chance: what was owed is tried again at once.
+            for entry in outbox:
+                entry["next_attempt_at"] = time.time()
         self.webhooks = WebhookSender(outbox)
         token = f"{config.public_key}:{config.private_key}".encode()
         self._auth = b"Basic " + base64.b64encode(token)

@@ -111,6 +111,18 @@ class SimulatorHandle:
             raise RuntimeError(f"settle {transaction_id} failed: {result.message}")
         return str(result.transaction.status)
 
+    def webhooks(self) -> dict[str, Any]:
+        """Webhooks still owed (pending), given up (failed), and how many were delivered."""
+        return dict(self._admin("GET", "/__sim__/webhooks"))
+
+    def run_settlement_batch(self) -> list[str]:
+        """Run a settlement batch now; returns the ids of the transactions it moved."""
+        return list(self._admin("POST", "/__sim__/settlement_batch", {})["transaction_ids"])
+
+    def move_dispute(self, dispute_id: str, status: str) -> str:
+        """Testing hook: the processor decides (won / lost), reviews or lets a dispute expire."""
+        return str(self._admin("POST", f"/__sim__/disputes/{dispute_id}/{status}", {})["status"])
+
     def alive(self) -> bool:
         return self.process.poll() is None
 
