@@ -25,7 +25,7 @@ import aiohttp
 import httpx
 import typer
 
-from api_edge.orchestrator import INTERNAL
+from api_edge.http_common import INTERNAL
 from devstack.bench.common import (
     calibration_ms,
     cpu_seconds,
