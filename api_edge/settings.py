@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Final
-from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -85,8 +84,3 @@ class EdgeSettings(BaseSettings):
         if self.orchestrator_url:
             return self.orchestrator_url.rstrip("/")
         return f"http://{self.orchestrator_host}:{self.orchestrator_port}"
-
-
-def is_loopback_url(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    return host in {"127.0.0.1", "localhost", "::1"}
