@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
+import braintree
 import pytest
 from braintree.util.generator import Generator
 from braintree.util.parser import Parser
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.simulator import rules
-from gateway.simulator.testvalues import amount_outcome, luhn_ok
+from gateway.simulator import cardinfo, rules
+from gateway.simulator.testvalues import amount_outcome, luhn_ok, settlement_outcome
+from gateway.simulator.webhooks import backoff, notification_payload, signature
 from gateway.simulator.xmlcodec import Collection, Tagged, decode, encode
 
 ALL_STATUSES = ["authorized", "submitted_for_settlement", "settling", "settled", "voided",
@@ -111,3 +114,61 @@ def test_encode_is_read_back_by_the_sdk_parser() -> None:
     }}
     coll = Parser(encode("txns", Collection("transaction", [{"id": "1"}, {"id": "2"}]))).parse()
     assert coll == {"txns": {"transaction": [{"id": "1"}, {"id": "2"}]}}
+
+
+# -- settlement, disputes, webhooks, BIN data: the pure rules -------------------------------
+
+@pytest.mark.parametrize(("amount", "instrument", "expected"), [
+    ("10.00", "credit_card", ("settled", "4000")),
+    ("4001.00", "credit_card", ("settlement_declined", "4001")),
+    ("4001.99", "paypal_account", ("settlement_declined", "4001")),
+    ("4002.50", "paypal_account", ("settlement_pending", "4002")),
+    ("4002.50", "credit_card", ("settled", "4000")),
+    ("4003.00", "credit_card", ("settlement_declined", "4003")),
+    ("5000.99", "credit_card", ("settlement_declined", "5000")),
+    ("5001.00", "credit_card", ("settled", "4000")),
+    ("5001.02", "credit_card", ("settlement_declined", "3000")),
+])
+def test_settlement_outcome(amount: str, instrument: str, expected: tuple[str, str]) -> None:
+    assert settlement_outcome(Decimal(amount), instrument) == expected  # type: ignore[arg-type]
+
+
+def test_finalized_dispute_status() -> None:
+    assert rules.finalized_status(["x", "compelling_evidence"], "compelling_evidence",
+                                  "losing_evidence") == "won"
+    assert rules.finalized_status(["losing_evidence"], "compelling_evidence",
+                                  "losing_evidence") == "lost"
+    assert rules.finalized_status(["x"], "compelling_evidence", "losing_evidence") == "disputed"
+
+
+@pytest.mark.parametrize("status", ["open", "accepted", "disputed", "won", "lost", "expired"])
+def test_only_open_disputes_can_be_answered(status: str) -> None:
+    refusal = rules.check_dispute_open(status, rules.DISPUTE_ACCEPT_NOT_OPEN)
+    assert (refusal is None) is (status == "open")
+
+
+def test_dispute_testing_moves() -> None:
+    assert rules.check_dispute_move("open", "expired")
+    assert not rules.check_dispute_move("disputed", "expired")
+    assert rules.check_dispute_move("disputed", "won")
+    assert not rules.check_dispute_move("won", "lost")
+
+
+def test_backoff_doubles_and_is_capped() -> None:
+    assert [backoff(n, 0.5, 4.0) for n in range(1, 6)] == [0.5, 1.0, 2.0, 4.0, 4.0]
+
+
+def test_webhook_signature_matches_the_sdk() -> None:
+    gateway = braintree.BraintreeGateway(braintree.Configuration(
+        braintree.Environment.Sandbox, "m", "pub", "priv"))
+    payload = notification_payload("check", datetime.now(UTC), "check", {"value": True})
+    sig = signature("pub", "priv", payload)
+    assert gateway.webhook_notification.parse(sig, payload.decode()).kind == "check"
+    sample = gateway.webhook_testing.sample_notification("check", "x")
+    assert signature("pub", "priv", sample["bt_payload"]) == sample["bt_signature"]
+
+
+def test_bin_data_for_numbers() -> None:
+    assert cardinfo.for_number("4111111111111111")["prepaid"] == "Unknown"
+    assert cardinfo.for_number("4111111111310101")["debit"] == "No"
+    assert cardinfo.for_number("4117101010101010")["debit"] == "Yes"

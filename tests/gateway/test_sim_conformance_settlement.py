@@ -8,9 +8,9 @@ from decimal import Decimal
 
 import braintree
 import pytest
+from gw_helpers import codes
 
 from gateway.simulator.runner import SimulatorHandle
-from gw_helpers import codes
 
 
 def _captured(bt: braintree.BraintreeGateway, amount: str,
