@@ -112,11 +112,17 @@ def up(
                                   help="Use a real Keycloak instead of the dev issuer"),
     free_ports: bool = typer.Option(False, "--free-ports",
                                     help="Never use the default ports (8080, 6066, ...)"),
+    fresh: bool = typer.Option(False, "--fresh",
+                               help="Wipe the data directory first: no earlier order, "
+                                    "wallet, queued message or ledger entry survives"),
+    workers: int = typer.Option(1, "--workers", min=1, max=8,
+                                help="Faust workers, each with its own web port and tables"),
 ) -> None:
-    """Run the whole platform in the foreground; Ctrl-C stops everything."""
+    """Run the whole platform in the foreground; Ctrl-C stops everything, and the next `up`
+    starts with the same orders, wallets, queues and ledger."""
     from devstack.platform import run_platform
 
-    run_platform(keycloak=keycloak, free_ports=free_ports)
+    run_platform(keycloak=keycloak, free_ports=free_ports, fresh=fresh, workers=workers)
 
 
 def demo(

@@ -1,14 +1,20 @@
 """The whole platform in one process tree: `paystream up`.
 
 Starts Kafka and ElasticMQ (JVMs), the Braintree simulator, an identity provider (the
-local dev issuer, or Keycloak with --keycloak), one Faust worker, the SQS bridge and the
-HTTP edge; prints where each listens; supervises the Python services (one that exits is
-restarted with a back-off and the restart is logged); stops everything on SIGINT/SIGTERM.
+local dev issuer, or Keycloak with --keycloak), N Faust workers (one by default), the SQS
+bridge and the HTTP edge; prints where each listens; supervises all of them (one that exits
+is restarted on the same data directory and port, with a back-off, and the restart is
+logged); stops everything on SIGINT/SIGTERM.
+
+State survives a stop: Kafka's log directory, ElasticMQ's messages, the simulator's ledger,
+the workers' RocksDB tables and the issuer's keys all live under one data directory
+(`<run dir>/stack/platform`), which `paystream up --fresh` wipes first.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import threading
 import time
@@ -23,29 +29,30 @@ from devstack.paths import logs_dir, stack_dir
 from devstack.ports import free_port, port_open
 from devstack.services import ServiceProcess, WorkerProcess
 from devstack.sqs import ElasticMQServer
-from streams.logs import get_logger
-
-log = get_logger("paystream.platform")
+from devstack.supervisor import RestartPolicy, Supervised, supervise_once
 
 DEFAULT_PORTS = {"edge": 8080, "orchestrator": 8081, "worker": 6066, "simulator": 8093,
-                 "issuer": 8180, "bridge_metrics": 9108}
+                 "issuer": 8180, "bridge_metrics": 9108, "kafka": 9092,
+                 "kafka_controller": 9093, "elasticmq": 9324}
 STATE_FILE = "platform.json"
+PORTS_FILE = "ports.json"
 
 
-def _port(name: str, fixed: bool) -> int:
-    preferred = DEFAULT_PORTS[name]
-    if fixed and not port_open(preferred):
-        return preferred
-    return free_port()
+def _default_port(name: str) -> int:
+    if name.startswith("worker-"):
+        return DEFAULT_PORTS["worker"] + int(name.rsplit("-", 1)[1])
+    return DEFAULT_PORTS[name]
 
 
-@dataclass
-class Supervised:
-    name: str
-    process: ServiceProcess
-    ready: Callable[[], bool]
-    restarts: int = 0
-    next_restart_at: float = 0.0
+def _choose_port(candidates: list[int | None], taken: set[int]) -> int:
+    """The first candidate nothing listens on and no other component got, else any free
+    port."""
+    for candidate in candidates:
+        if candidate and candidate not in taken and not port_open(candidate):
+            return candidate
+    while (port := free_port()) in taken:
+        pass
+    return port
 
 
 @dataclass
@@ -53,7 +60,8 @@ class Platform:
     data_dir: Path = field(default_factory=lambda: stack_dir() / "platform")
     keycloak: bool = False
     default_ports: bool = True
-    restart_backoff_s: float = 1.0
+    workers: int = 1
+    policy: RestartPolicy = field(default_factory=RestartPolicy)
     ports: dict[str, int] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
     services: list[Supervised] = field(default_factory=list)
@@ -68,8 +76,12 @@ class Platform:
         return f"http://127.0.0.1:{self.ports['edge']}"
 
     @property
+    def worker_urls(self) -> list[str]:
+        return [f"http://127.0.0.1:{self.ports[name]}" for name in self._worker_names()]
+
+    @property
     def worker_url(self) -> str:
-        return f"http://127.0.0.1:{self.ports['worker']}"
+        return self.worker_urls[0]
 
     @property
     def simulator_url(self) -> str:
@@ -79,18 +91,38 @@ class Platform:
     def issuer(self) -> str:
         return self.env["PAYSTREAM_AUTH_ISSUER"]
 
+    def _worker_names(self) -> list[str]:
+        return ["worker" if i == 0 else f"worker-{i}" for i in range(self.workers)]
+
+    def wipe(self) -> None:
+        """`--fresh`: forget every order, wallet, queued message and ledger entry."""
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def _assign_ports(self) -> None:
+        """The port each component had last time if still free (a restarted platform keeps
+        its addresses), else its default unless --free-ports, else any free port."""
+        saved_path = self.data_dir / PORTS_FILE
+        saved: dict[str, int] = (json.loads(saved_path.read_text())
+                                 if saved_path.exists() else {})
+        names = [n for n in DEFAULT_PORTS if n != "worker"] + self._worker_names()
+        taken: set[int] = set()
+        for name in names:
+            default = _default_port(name) if self.default_ports else None
+            self.ports[name] = _choose_port([saved.get(name), default], taken)
+            taken.add(self.ports[name])
+        saved_path.write_text(json.dumps({**saved, **self.ports}, indent=2))
+
     def start(self) -> None:
         began = time.monotonic()
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        for name in DEFAULT_PORTS:
-            self.ports[name] = _port(name, self.default_ports)
+        self._assign_ports()
         try:
-            self._kafka = KafkaServer(self.data_dir / "kafka")
-            self._kafka.start()
-            self.timings["kafka"] = self._kafka.started_in_s
-            self._sqs = ElasticMQServer(self.data_dir / "elasticmq")
-            self._sqs.start()
-            self.timings["elasticmq"] = self._sqs.started_in_s
+            self._kafka = KafkaServer(self.data_dir / "kafka", port=self.ports["kafka"],
+                                      controller_port=self.ports["kafka_controller"])
+            self._start_broker("kafka", self._kafka)
+            self._sqs = ElasticMQServer(self.data_dir / "elasticmq",
+                                        port=self.ports["elasticmq"], persist=True)
+            self._start_broker("elasticmq", self._sqs)
             issuer = self._start_identity()
             self.env = {
                 "KAFKA_BOOTSTRAP_SERVERS": self._kafka.bootstrap,
@@ -98,7 +130,6 @@ class Platform:
                 "BRAINTREE_ENVIRONMENT": "simulator",
                 "BRAINTREE_SIMULATOR_URL": self.simulator_url,
                 "PAYSTREAM_AUTH_ISSUER": issuer,
-                "PAYSTREAM_WORKER_WEB_PORT": str(self.ports["worker"]),
                 "PAYSTREAM_EDGE_PUBLIC_PORT": str(self.ports["edge"]),
                 "PAYSTREAM_EDGE_ORCHESTRATOR_PORT": str(self.ports["orchestrator"]),
                 "PAYSTREAM_EDGE_WORKER_URL": self.worker_url,
@@ -111,6 +142,13 @@ class Platform:
             raise
         self.timings["total"] = time.monotonic() - began
         self._write_state()
+
+    def _start_broker(self, name: str, server: KafkaServer | ElasticMQServer) -> None:
+        server.start()
+        self.timings[name] = server.started_in_s
+        svc = Supervised(name, server, server.alive)
+        svc.started(time.monotonic())
+        self.services.append(svc)
 
     def _start_identity(self) -> str:
         if self.keycloak:
@@ -126,7 +164,10 @@ class Platform:
         return ServiceProcess(command, self.env, logs_dir() / f"{name}.log")
 
     def _start_services(self) -> None:
-        sim = self._service("simulator", ["sim", "--port", str(self.ports["simulator"])])
+        ledger = self.data_dir / "simulator" / "ledger.json"
+        ledger.parent.mkdir(parents=True, exist_ok=True)
+        sim = self._service("simulator", ["sim", "--port", str(self.ports["simulator"]),
+                                          "--persist-file", str(ledger)])
         specs: list[tuple[str, ServiceProcess, Callable[[], bool]]] = [
             ("simulator", sim, lambda: port_open(self.ports["simulator"])),
         ]
@@ -135,10 +176,12 @@ class Platform:
                                               "--key-file",
                                               str(self.data_dir / "issuer-keys.json")])
             specs.append(("issuer", issuer, lambda: port_open(self.ports["issuer"])))
-        worker = WorkerProcess(self.env, self.data_dir / "worker", logs_dir() / "worker.log",
-                               web_port=self.ports["worker"])
-        worker.command = ["worker", "--loglevel", "info"]
-        specs.append(("worker", worker, worker.is_ready))
+        for name in self._worker_names():
+            # Each worker its own RocksDB directory and web port; the same directory
+            # again after a restart, so its tables only catch up on the changelog.
+            worker = WorkerProcess(self.env, self.data_dir / name, logs_dir() / f"{name}.log",
+                                   web_port=self.ports[name])
+            specs.append((name, worker, worker.is_ready))
         specs.append(("bridge", self._service("bridge", ["bridge"]),
                       lambda: port_open(self.ports["bridge_metrics"])))
         specs.append(("edge", self._service("edge", ["edge"]),
@@ -147,7 +190,9 @@ class Platform:
         for name, proc, ready in specs:
             t0 = time.monotonic()
             proc.start()
-            self.services.append(Supervised(name, proc, ready))
+            svc = Supervised(name, proc, ready)
+            svc.started(t0)
+            self.services.append(svc)
             _wait(lambda r=ready, p=proc: r() or not p.alive(), 120)  # type: ignore[misc]
             if not proc.alive():
                 raise RuntimeError(f"{name} exited during start-up:\n{proc.log_tail()}")
@@ -156,20 +201,10 @@ class Platform:
             self.timings[name] = time.monotonic() - t0
 
     def supervise_once(self) -> list[str]:
-        """Restart any service that exited; returns the names restarted."""
-        restarted = []
-        now = time.monotonic()
-        for svc in self.services:
-            if self._stopping.is_set() or svc.process.alive() or now < svc.next_restart_at:
-                continue
-            code = svc.process.proc.returncode if svc.process.proc else None
-            svc.restarts += 1
-            # Back-off doubles per restart so a crash loop does not spin the machine.
-            svc.next_restart_at = now + min(30.0, self.restart_backoff_s * 2 ** svc.restarts)
-            log.warning("component_restarted", component=svc.name, exit_code=code,
-                        restarts=svc.restarts, log=str(svc.process.log_path))
-            svc.process.start()
-            restarted.append(svc.name)
+        """Restart any component that exited; returns the names restarted."""
+        if self._stopping.is_set():
+            return []
+        restarted = supervise_once(self.services, self.policy)
         if restarted:
             self._write_state()
         return restarted
@@ -183,13 +218,11 @@ class Platform:
 
     def stop(self) -> None:
         self._stopping.set()
+        # Reverse start order: the edge first, the brokers last.
         for svc in reversed(self.services):
             svc.process.stop()
         if self._keycloak is not None:
             self._keycloak.stop()
-        for server in (self._sqs, self._kafka):
-            if server is not None:
-                server.stop()
         (stack_dir() / STATE_FILE).unlink(missing_ok=True)
 
     def describe(self) -> dict[str, Any]:
@@ -198,6 +231,7 @@ class Platform:
             "edge_docs": f"{self.edge_url}/docs",
             "orchestrator": f"http://127.0.0.1:{self.ports['orchestrator']}",
             "worker_views": self.worker_url,
+            "workers": self.worker_urls,
             "metrics": {"edge": f"{self.edge_url}/metrics",
                         "worker": f"{self.worker_url}/metrics",
                         "bridge": f"http://127.0.0.1:{self.ports['bridge_metrics']}/metrics"},
@@ -206,14 +240,10 @@ class Platform:
             "kafka": self.env.get("KAFKA_BOOTSTRAP_SERVERS"),
             "sqs": self.env.get("SQS_ENDPOINT_URL"),
             "token_endpoint": f"{self.issuer}/protocol/openid-connect/token",
-            "pids": {
-                **{name: server.process.pid for name, server in
-                   (("kafka", self._kafka), ("elasticmq", self._sqs))
-                   if server is not None and server.process is not None},
-                **{s.name: s.process.proc.pid for s in self.services if s.process.proc},
-            },
+            "pids": {s.name: s.process.pid for s in self.services if s.process.pid},
             "restarts": {s.name: s.restarts for s in self.services},
             "started_in_s": {k: round(v, 1) for k, v in self.timings.items()},
+            "data": str(self.data_dir),
             "logs": str(logs_dir()),
         }
 
@@ -235,7 +265,8 @@ def _wait(predicate: Callable[[], bool], timeout: float) -> None:
         time.sleep(0.2)
 
 
-def run_platform(keycloak: bool = False, free_ports: bool = False) -> None:
+def run_platform(keycloak: bool = False, free_ports: bool = False, fresh: bool = False,
+                 workers: int = 1) -> None:
     """Foreground: start, print, supervise, and stop everything on Ctrl-C."""
     from rich.console import Console
 
@@ -243,7 +274,9 @@ def run_platform(keycloak: bool = False, free_ports: bool = False) -> None:
 
     configure_logging("platform")
     console = Console()
-    platform = Platform(keycloak=keycloak, default_ports=not free_ports)
+    platform = Platform(keycloak=keycloak, default_ports=not free_ports, workers=workers)
+    if fresh:
+        platform.wipe()
     signal.signal(signal.SIGINT, lambda *_: platform.request_stop())
     signal.signal(signal.SIGTERM, lambda *_: platform.request_stop())
     console.print("starting paystream (first run fetches jars; later starts take seconds)")

@@ -23,7 +23,10 @@ class ManagedProcess:
         self._log: IO[bytes] | None = None
 
     def start(self) -> None:
+        """Start (or, after it exited, restart) the server; its log is appended to."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        if self._log is not None:
+            self._log.close()
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         # A new session makes the server its own process group, so stop() can take
         # down any grandchildren (kc.sh spawns java) and Ctrl-C in a terminal does not
@@ -40,6 +43,10 @@ class ManagedProcess:
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def exit_code(self) -> int | None:
+        return self.proc.poll() if self.proc is not None else None
 
     def tail(self, lines: int = 40) -> str:
         try:

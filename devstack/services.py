@@ -39,8 +39,19 @@ class ServiceProcess:
             )
         return self
 
+    def launch(self) -> None:
+        self.start()
+
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    @property
+    def exit_code(self) -> int | None:
+        return self.proc.poll() if self.proc is not None else None
 
     def log_tail(self, chars: int = 4000) -> str:
         try:

@@ -1,4 +1,9 @@
-"""ElasticMQ: an SQS-protocol server, with the payment FIFO queue and its dead-letter queue."""
+"""ElasticMQ: an SQS-protocol server, with the payment FIFO queue and its dead-letter queue.
+
+In memory by default (tests, benchmarks); with `persist=True` queues and messages live in an
+H2 database in the data directory, so a restart (after a crash, or the next `paystream up`)
+still holds every message that was not yet deleted.
+"""
 
 from __future__ import annotations
 
@@ -27,12 +32,24 @@ def sqs_client(endpoint_url: str):  # type: ignore[no-untyped-def]
 class ElasticMQServer:
     data_dir: Path
     port: int = field(default_factory=free_port)
+    persist: bool = False
     process: ManagedProcess | None = None
     started_in_s: float = 0.0
 
     @property
     def endpoint_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def _storage(self) -> str:
+        if not self.persist:
+            return ""
+        # WRITE_DELAY=0: H2 writes each commit at once, so a message SQS acknowledged
+        # survives a SIGKILL of the server.
+        return f"""messages-storage {{
+  enabled = true
+  uri = "jdbc:h2:{self.data_dir / 'messages'};WRITE_DELAY=0"
+}}
+"""
 
     def _config(self) -> str:
         return f"""include classpath("application.conf")
@@ -58,10 +75,18 @@ queues {{
     }}
   }}
 }}
-"""
+{self._storage()}"""
 
     def start(self, timeout: float = 60.0) -> None:
+        """Launch and wait until the payment queue answers."""
         began = time.monotonic()
+        self.launch()
+        self._wait_ready(timeout)
+        self.started_in_s = time.monotonic() - began
+
+    def launch(self) -> None:
+        """Start the server on this data directory and port without waiting: the first
+        start and every restart after a crash."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         conf = self.data_dir / "elasticmq.conf"
         conf.write_text(self._config())
@@ -75,8 +100,29 @@ queues {{
             f"-Dlogback.configurationFile={DEVSTACK_DIR / 'elasticmq-logback.xml'}",
             "-cp", classpath("elasticmq"), "org.elasticmq.server.Main",
         ]
-        self.process = ManagedProcess("elasticmq", argv, logs_dir() / f"elasticmq-{self.port}.log")
+        if self.process is None:
+            self.process = ManagedProcess("elasticmq", argv,
+                                          logs_dir() / f"elasticmq-{self.port}.log")
         self.process.start()
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.alive()
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None and self.process.proc else None
+
+    @property
+    def exit_code(self) -> int | None:
+        return self.process.exit_code if self.process is not None else None
+
+    @property
+    def log_path(self) -> Path:
+        assert self.process is not None, "launch() first"
+        return self.process.log_path
+
+    def _wait_ready(self, timeout: float) -> None:
+        assert self.process is not None
         deadline = time.monotonic() + timeout
         client = sqs_client(self.endpoint_url)
         last: Exception | None = None
@@ -85,7 +131,6 @@ queues {{
                 raise SetupError(f"elasticmq exited during start-up:\n{self.process.tail()}")
             try:
                 client.get_queue_url(QueueName=PAYMENT_QUEUE)
-                self.started_in_s = time.monotonic() - began
                 return
             except Exception as exc:  # readiness probe
                 last = exc

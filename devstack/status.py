@@ -57,10 +57,15 @@ def sqs_figures(endpoint: str) -> dict[str, int]:
     return out
 
 
-def table_sizes(worker_url: str) -> dict[str, int]:
-    with urllib.request.urlopen(f"{worker_url}/tables", timeout=5) as resp:
-        data: dict[str, int] = json.loads(resp.read())
-        return data
+def table_sizes(worker_urls: list[str]) -> dict[str, int]:
+    """Rows per table; each worker reports the partitions it holds, so they add up."""
+    totals: dict[str, int] = {}
+    for url in worker_urls:
+        with urllib.request.urlopen(f"{url}/tables", timeout=5) as resp:
+            sizes: dict[str, int] = json.loads(resp.read())
+        for name, size in sizes.items():
+            totals[name] = totals.get(name, 0) + size
+    return totals
 
 
 def collect(state: dict[str, Any]) -> dict[str, Any]:
@@ -75,7 +80,7 @@ def collect(state: dict[str, Any]) -> dict[str, Any]:
     except Exception as exc:
         report["sqs_error"] = f"{type(exc).__name__}: {exc}"
     try:
-        report["table_sizes"] = table_sizes(state["worker_views"])
+        report["table_sizes"] = table_sizes(state.get("workers") or [state["worker_views"]])
     except Exception as exc:
         report["worker_error"] = f"{type(exc).__name__}: {exc}"
     return report
