@@ -3,7 +3,7 @@
 It serves, under `/realms/{realm}/`, the discovery document, the JWKS and a token endpoint
 (`password` and `client_credentials` grants), and mints tokens with Keycloak's claim layout
 (iss, aud, sub, azp, scope, exp, iat, jti, preferred_username, typ "Bearer"). The same
-`DevIssuer` object lets tests mint deliberately broken tokens.
+`DevIssuer` object mints tokens directly for tests and benchmarks.
 
 Development credentials (public on purpose: they also live in the Keycloak realm export
 `devstack/keycloak/paystream-realm.json`, and both issuers must never face a network):
@@ -168,10 +168,6 @@ def _thumbprint_kid(private: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> 
 
 def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _json_b64(value: Mapping[str, Any]) -> str:
-    return _b64url(json.dumps(value, separators=(",", ":")).encode())
 
 
 class OAuthError(Exception):
@@ -352,32 +348,6 @@ class DevIssuer:
         """What the client-credentials grant would return for `client_id`."""
         client = self.clients[client_id]
         return self.sign(self._service_claims(client, client.default_scopes))
-
-    def mint_alg_none(self, **claim_options: Any) -> str:
-        """An unsigned token (`alg: none`), which no verifier may accept."""
-        header = {"alg": "none", "typ": "JWT", "kid": self.signing_key().kid}
-        return f"{_json_b64(header)}.{_json_b64(self.claims(**claim_options))}."
-
-    def mint_hs256_with_public_key(self, **claim_options: Any) -> str:
-        """The key-confusion attack: HMAC-SHA256 keyed with the issuer's public key PEM.
-
-        pyjwt refuses to produce this, so it is assembled by hand.
-        """
-        signer = self.signing_key()
-        header = {"alg": "HS256", "typ": "JWT", "kid": signer.kid}
-        signing_input = f"{_json_b64(header)}.{_json_b64(self.claims(**claim_options))}"
-        mac = hmac.new(signer.public_pem(), signing_input.encode(), hashlib.sha256).digest()
-        return f"{signing_input}.{_b64url(mac)}"
-
-    def mint_with_foreign_key(self, *, kid: str | None = None, **claim_options: Any) -> str:
-        """Signed by a key this issuer never published.
-
-        With the default kid (this issuer's current one) the signature is simply wrong; with
-        any other kid the key is unknown.
-        """
-        foreign = SigningKey.generate("RS256")
-        return self.sign(self.claims(**claim_options), key=foreign,
-                         kid=kid or self.signing_key().kid)
 
     # -------------------------------------------------------------- grants
 

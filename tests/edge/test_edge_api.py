@@ -3,6 +3,7 @@ problems, ownership, and an approve -> deposit -> refund ending in the order tab
 
 from __future__ import annotations
 
+from edge_auth.broken_tokens import mint_alg_none, mint_hs256_with_public_key, mint_with_foreign_key
 from edge_helpers import (
     PROBLEM_JSON,
     Edge,
@@ -312,10 +313,10 @@ async def test_compact_auth_matrix_on_the_public_routes(edge: Edge) -> None:
     body = _checkout(new_order_id())
     cases = {
         "none": ({}, 401),
-        "alg none": (bearer(issuer.mint_alg_none()), 401),
-        "hmac with public key": (bearer(issuer.mint_hs256_with_public_key()), 401),
+        "alg none": (bearer(mint_alg_none(issuer)), 401),
+        "hmac with public key": (bearer(mint_hs256_with_public_key(issuer)), 401),
         "no kid": (bearer(issuer.mint(include_kid=False)), 401),
-        "foreign key": (bearer(issuer.mint_with_foreign_key()), 401),
+        "foreign key": (bearer(mint_with_foreign_key(issuer)), 401),
         "expired": (bearer(issuer.mint(expires_in=-300)), 401),
         "not yet valid": (bearer(issuer.mint(not_before=2**31 - 1)), 401),
         "wrong issuer": (bearer(issuer.mint(issuer="http://evil.test/realms/paystream")), 401),
