@@ -23,16 +23,13 @@ from gateway.simulator.records import (
 )
 from gateway.simulator.rules import Violation
 from gateway.simulator.testvalues import (
-    DISPUTE_CHARGEBACK_CARD,
     NonceSpec,
     amount_outcome,
-    card_brand,
-    luhn_ok,
     processor_response,
     settlement_outcome,
     settlement_text,
 )
-from gateway.simulator.vault import VaultOps, details_from_spec, expiration
+from gateway.simulator.vault import VaultOps, card_details, details_from_spec
 from schemas.money import minor_units
 
 # A transaction, or the validation errors that refused it.
@@ -236,6 +233,49 @@ class Ledger(VaultOps, DisputeOps):
         self.dirty = True
         return txn
 
+    def submit_for_partial_settlement(
+        self, parent: TxnRecord, params: dict[str, Any], now: datetime
+    ) -> LedgerResult:
+        """One shipment's capture: a child sale against the authorization, settled and
+        refunded on its own; the authorization goes to settlement_pending."""
+        amount = rules.parse_amount(params.get("amount"), places(parent.currency))
+        if isinstance(amount, Violation):
+            return [amount]
+        captured = sum((self.transactions[c].amount_dec
+                        for c in parent.partial_settlement_transaction_ids
+                        if c in self.transactions), Decimal(0))
+        violation = rules.check_partial_capture(
+            parent.type, parent.status, bool(parent.partial_settlement_transaction_ids),
+            parent.final_captured, Decimal(parent.authorized_amount), captured, amount)
+        if violation:
+            return [violation]
+        ts = iso(now)
+        child = TxnRecord(
+            id=self._new_txn_id(), type="sale", status="submitted_for_settlement",
+            amount=str(amount), currency=parent.currency,
+            merchant_account_id=parent.merchant_account_id,
+            order_id=params.get("order_id") or parent.order_id, instrument=parent.instrument,
+            details=dict(parent.details), customer_id=parent.customer_id,
+            payment_method_token=parent.payment_method_token,
+            processor_response_code="1000", processor_response_text="Approved",
+            processor_response_type="approved", gateway_rejection_reason=None,
+            authorized_amount=str(amount), created_at=ts, updated_at=ts,
+            processor_authorization_code=parent.processor_authorization_code,
+            network_transaction_id=parent.network_transaction_id,
+            authorized_transaction_id=parent.id,
+        )
+        child.status_history.append(StatusEvent(child.status, child.amount, ts))
+        self.transactions[child.id] = child
+        self._await_settlement(child, now)
+        parent.partial_settlement_transaction_ids.append(child.id)
+        parent.final_captured = params.get("final_capture") in (True, "true")
+        if parent.status != "settlement_pending":
+            parent.set_status("settlement_pending", now)
+        else:
+            parent.updated_at = ts
+        self.dirty = True
+        return child
+
     def void(self, txn: TxnRecord, now: datetime) -> LedgerResult:
         violation = rules.check_void(txn.status, txn.instrument)
         if violation:
@@ -356,55 +396,8 @@ class Ledger(VaultOps, DisputeOps):
             return 0
         return len(self.run_batch(now, now.timestamp() - delay))
 
-    def search(self, criteria: dict[str, Any]) -> list[str]:
-        def text_match(value: str | None, node: Any) -> bool:
-            if not isinstance(node, dict):
-                return value == node
-            v = value or ""
-            checks = {
-                "is": lambda x: v == x, "is_not": lambda x: v != x,
-                "starts_with": v.startswith, "ends_with": v.endswith,
-                "contains": lambda x: x in v,
-            }
-            return all(checks[k](str(x)) for k, x in node.items() if k in checks)
-
-        def in_list(value: str | None, node: Any) -> bool:
-            items = node if isinstance(node, list) else [node]
-            return value in [str(i) for i in items]
-
-        matchers: list[tuple[str, Any]] = []
-        for name in ("order_id", "id", "customer_id", "payment_method_token"):
-            if name in criteria:
-                matchers.append((name, lambda t, n=name, c=criteria[name]: text_match(
-                    getattr(t, n), c)))
-        for name in ("ids", "status", "type", "merchant_account_id"):
-            if name in criteria:
-                attr = "id" if name == "ids" else name
-                matchers.append((name, lambda t, a=attr, c=criteria[name]: in_list(
-                    getattr(t, a), c)))
-        out = [t for t in self.transactions.values() if all(m(t) for _, m in matchers)]
-        out.sort(key=lambda t: t.created_at, reverse=True)
-        return [t.id for t in out]
-
     def reset(self) -> None:
         super().reset()
         self.awaiting_settlement.clear()
         self.dirty = True
 
-
-def card_details(card: dict[str, Any]) -> dict[str, str] | Violation:
-    """Raw card fields -> what Braintree keeps: BIN, last 4, expiry, BIN data.
-    The number and CVV go no further than this function."""
-    number = str(card.get("number") or "").replace(" ", "")
-    if not luhn_ok(number):
-        return rules.CARD_NUMBER_INVALID
-    month, year = expiration(card)
-    if not month or not year:
-        return rules.CARD_EXPIRATION_REQUIRED
-    details = {"card_type": card_brand(number), "bin": number[:6], "last_4": number[-4:],
-               "expiration_month": month, "expiration_year": year,
-               "cardholder_name": str(card.get("cardholder_name") or "")}
-    details.update(cardinfo.for_number(number))
-    if number == DISPUTE_CHARGEBACK_CARD:
-        details["dispute_test"] = "chargeback"
-    return details

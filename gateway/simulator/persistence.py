@@ -76,8 +76,9 @@ def load(ledger: Ledger, path: str) -> list[dict[str, Any]]:
         raw["status_history"] = [StatusEvent(**e) for e in raw.get("status_history", [])]
         txn = TxnRecord(**raw)
         ledger.transactions[txn.id] = txn
+        # A partly captured authorization is settlement_pending but never settles itself.
         if txn.status in ("submitted_for_settlement", "settlement_pending") \
-                and txn.submitted_at is not None:
+                and txn.submitted_at is not None and not txn.partial_settlement_transaction_ids:
             awaiting[txn.id] = txn.submitted_at
     ledger.awaiting_settlement = dict(sorted(awaiting.items(), key=lambda kv: kv[1]))
     for raw in state.get("customers", []):

@@ -69,6 +69,10 @@ class TxnRecord:
     settlement_batch_id: str | None = None
     disbursement_date: str | None = None
     dispute_ids: list[str] = field(default_factory=list)
+    # Split capture: a child capture names its authorization; the authorization lists them.
+    authorized_transaction_id: str | None = None
+    partial_settlement_transaction_ids: list[str] = field(default_factory=list)
+    final_captured: bool = False
 
     @property
     def amount_dec(self) -> Decimal:

@@ -147,6 +147,25 @@ def check_capture(status: str, authorized: Decimal, amount: Decimal | None) -> V
     return None
 
 
+PARTIALLY_CAPTURABLE = frozenset({"authorized", "settlement_pending"})
+
+
+def check_partial_capture(
+    txn_type: str, status: str, has_children: bool, final_captured: bool,
+    authorized: Decimal, captured: Decimal, amount: Decimal,
+) -> Violation | None:
+    """Braintree's split capture: from an authorization (or one already partly captured,
+    which is then settlement_pending), never above what was authorized in total, nothing
+    after the final capture."""
+    if txn_type != "sale" or status not in PARTIALLY_CAPTURABLE or final_captured:
+        return CANNOT_SUBMIT
+    if status == "settlement_pending" and not has_children:
+        return CANNOT_SUBMIT
+    if captured + amount > authorized:
+        return SETTLEMENT_TOO_LARGE
+    return None
+
+
 def refundable_balance(amount: Decimal, refunds: list[tuple[Decimal, str]]) -> Decimal:
     """What is left to refund given (amount, status) of the existing refunds."""
     live = sum((a for a, s in refunds if s not in DEAD_REFUND), Decimal(0))

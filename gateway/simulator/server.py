@@ -16,6 +16,7 @@ from gateway.simulator.admin_api import AdminEndpoints
 from gateway.simulator.config import SimulatorConfig
 from gateway.simulator.dispute_api import MAX_DOCUMENT_BYTES, DisputeEndpoints
 from gateway.simulator.plumbing import Reply
+from gateway.simulator.search import search_transactions
 from gateway.simulator.vault_api import VaultEndpoints
 
 log = logging.getLogger("gateway.simulator")
@@ -40,6 +41,14 @@ class Simulator(VaultEndpoints, DisputeEndpoints, AdminEndpoints):
             request, op="submit_for_settlement", target=txn.id, params=params,
             apply=lambda now: self.ledger.submit_for_settlement(txn, params, now),
             created=False)
+
+    async def submit_for_partial_settlement(self, request: web.Request) -> web.Response:
+        txn = self._txn(request)
+        params = await self._params(request, "transaction")
+        return await self._idempotent(
+            request, op="submit_for_partial_settlement", target=txn.id, params=params,
+            apply=lambda now: self.ledger.submit_for_partial_settlement(txn, params, now),
+            created=True)
 
     async def void(self, request: web.Request) -> web.Response:
         txn = self._txn(request)
@@ -69,14 +78,14 @@ class Simulator(VaultEndpoints, DisputeEndpoints, AdminEndpoints):
 
     async def search_ids(self, request: web.Request) -> web.Response:
         criteria = await self._params(request, "search")
-        return await self._respond(
-            request, lambda: Reply(200, render.search_ids_xml(self.ledger.search(criteria))))
+        return await self._respond(request, lambda: Reply(200, render.search_ids_xml(
+            search_transactions(self.ledger.transactions, criteria))))
 
     async def search(self, request: web.Request) -> web.Response:
         criteria = await self._params(request, "search")
 
         def work() -> Reply:
-            ids = self.ledger.search(criteria)
+            ids = search_transactions(self.ledger.transactions, criteria)
             txns = [self.ledger.transactions[i] for i in ids]
             return Reply(200, render.transactions_xml(txns, self.ledger))
 
@@ -93,6 +102,7 @@ class Simulator(VaultEndpoints, DisputeEndpoints, AdminEndpoints):
         r.add_post(m + "/transactions/advanced_search", self.search)
         r.add_get(t, self.find_transaction)
         r.add_put(t + "/submit_for_settlement", self.submit_for_settlement)
+        r.add_post(t + "/submit_for_partial_settlement", self.submit_for_partial_settlement)
         r.add_put(t + "/void", self.void)
         r.add_post(t + "/refund", self.refund)
         r.add_put(

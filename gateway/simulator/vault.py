@@ -15,7 +15,14 @@ from gateway.simulator.records import (
 )
 from gateway.simulator.rules import Violation
 from gateway.simulator.state import LedgerState
-from gateway.simulator.testvalues import NONCES, Instrument, NonceSpec
+from gateway.simulator.testvalues import (
+    DISPUTE_CHARGEBACK_CARD,
+    NONCES,
+    Instrument,
+    NonceSpec,
+    card_brand,
+    luhn_ok,
+)
 
 
 class VaultOps(LedgerState):
@@ -170,3 +177,20 @@ def expiration(src: dict[str, Any]) -> tuple[str | None, str | None]:
         year = "20" + str(year)
     return (str(month).zfill(2) if month else None, str(year) if year else None)
 
+
+def card_details(card: dict[str, Any]) -> dict[str, str] | Violation:
+    """Raw card fields -> what Braintree keeps: BIN, last 4, expiry, BIN data.
+    The number and CVV go no further than this function."""
+    number = str(card.get("number") or "").replace(" ", "")
+    if not luhn_ok(number):
+        return rules.CARD_NUMBER_INVALID
+    month, year = expiration(card)
+    if not month or not year:
+        return rules.CARD_EXPIRATION_REQUIRED
+    details = {"card_type": card_brand(number), "bin": number[:6], "last_4": number[-4:],
+               "expiration_month": month, "expiration_year": year,
+               "cardholder_name": str(card.get("cardholder_name") or "")}
+    details.update(cardinfo.for_number(number))
+    if number == DISPUTE_CHARGEBACK_CARD:
+        details["dispute_test"] = "chargeback"
+    return details

@@ -12,10 +12,10 @@ from typing import Any
 from aiohttp import web
 
 from gateway.simulator import cardinfo, render
-from gateway.simulator.ledger import card_details
 from gateway.simulator.plumbing import Reply, SimBase, sanitize
 from gateway.simulator.records import iso
 from gateway.simulator.rules import Violation
+from gateway.simulator.vault import card_details
 from gateway.simulator.xmlcodec import encode
 
 CLIENT_TOKEN_VERSIONS = (1, 2, 3)

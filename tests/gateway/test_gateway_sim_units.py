@@ -172,3 +172,32 @@ def test_bin_data_for_numbers() -> None:
     assert cardinfo.for_number("4111111111111111")["prepaid"] == "Unknown"
     assert cardinfo.for_number("4111111111310101")["debit"] == "No"
     assert cardinfo.for_number("4117101010101010")["debit"] == "Yes"
+
+
+@given(st.lists(st.integers(min_value=1, max_value=6000), max_size=10),
+       st.integers(min_value=1, max_value=10000))
+def test_partial_captures_never_exceed_the_authorization(parts: list[int], auth: int) -> None:
+    authorized = Decimal(auth) / 100
+    captured = Decimal(0)
+    status = "authorized"
+    for cents in parts:
+        amount = Decimal(cents) / 100
+        if rules.check_partial_capture("sale", status, captured > 0, False, authorized,
+                                       captured, amount) is None:
+            captured += amount
+            status = "settlement_pending"
+    assert captured <= authorized
+
+
+def test_partial_capture_refusals() -> None:
+    ten = Decimal("10")
+    assert rules.check_partial_capture("sale", "authorized", False, False, ten, Decimal(0),
+                                       ten) is None
+    assert rules.check_partial_capture("credit", "authorized", False, False, ten, Decimal(0),
+                                       ten) == rules.CANNOT_SUBMIT
+    assert rules.check_partial_capture("sale", "settlement_pending", False, False, ten,
+                                       Decimal(0), ten) == rules.CANNOT_SUBMIT
+    assert rules.check_partial_capture("sale", "settlement_pending", True, True, ten,
+                                       Decimal(1), Decimal(1)) == rules.CANNOT_SUBMIT
+    assert rules.check_partial_capture("sale", "authorized", False, False, ten, Decimal(0),
+                                       Decimal("10.01")) == rules.SETTLEMENT_TOO_LARGE

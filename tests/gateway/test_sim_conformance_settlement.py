@@ -117,3 +117,44 @@ def test_validation_errors_echo_params_without_card_data(
     assert echoed["amount"] == "abc" and echoed["order_id"] == "o-1"
     assert echoed["type"] == "sale"
     assert echoed["credit_card"] == {"expiration_date": "05/2030"}
+
+
+def test_split_capture_in_parts(bt: braintree.BraintreeGateway, sim: SimulatorHandle) -> None:
+    auth = bt.transaction.sale({"amount": "100.00", "order_id": "split-1",
+                                "payment_method_nonce": "fake-valid-nonce"}).transaction
+    first = bt.transaction.submit_for_partial_settlement(auth.id, "30.00")
+    assert first.is_success, first.message
+    child = first.transaction
+    assert (child.status, child.amount, child.authorized_transaction_id) == (
+        "submitted_for_settlement", Decimal("30.00"), auth.id)
+    second = bt.transaction.submit_for_partial_settlement(
+        auth.id, "50.00", {"order_id": "split-1-b"}).transaction
+    parent = bt.transaction.find(auth.id)
+    assert parent.status == "settlement_pending"
+    assert parent.partial_settlement_transaction_ids == [child.id, second.id]
+    assert codes(bt.transaction.submit_for_partial_settlement(auth.id, "20.01")) == ["91522"]
+    sim.run_settlement_batch()
+    assert bt.transaction.find(child.id).status == "settled"
+    assert bt.transaction.find(auth.id).status == "settlement_pending"
+    refund = bt.transaction.refund(child.id, "10.00")
+    assert refund.is_success and refund.transaction.refunded_transaction_id == child.id
+    assert codes(bt.transaction.refund(auth.id)) == ["91506"]
+
+
+def test_final_capture_releases_the_rest(bt: braintree.BraintreeGateway) -> None:
+    auth = bt.transaction.sale({"amount": "100.00",
+                                "payment_method_nonce": "fake-valid-nonce"}).transaction
+    assert bt.transaction.submit_for_partial_settlement(
+        auth.id, "40.00", {"final_capture": True}).is_success
+    assert codes(bt.transaction.submit_for_partial_settlement(auth.id, "10.00")) == ["91507"]
+
+
+def test_partial_capture_is_idempotent_by_key(bt: braintree.BraintreeGateway) -> None:
+    auth = bt.transaction.sale({"amount": "100.00",
+                                "payment_method_nonce": "fake-valid-nonce"}).transaction
+    first = bt.transaction.submit_for_partial_settlement(
+        auth.id, "25.00", {"api_request_key": "ship-1"}).transaction
+    again = bt.transaction.submit_for_partial_settlement(
+        auth.id, "25.00", {"api_request_key": "ship-1"}).transaction
+    assert again.id == first.id
+    assert bt.transaction.find(auth.id).partial_settlement_transaction_ids == [first.id]
