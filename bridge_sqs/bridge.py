@@ -16,6 +16,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from bridge_sqs import metrics
+from bridge_sqs.ordering import group_id, in_group_order
 from bridge_sqs.settings import BridgeSettings
 from bridge_sqs.sqs_client import SqsJsonClient
 from bridge_sqs.validation import Accepted, Rejected, validate_message
@@ -104,34 +105,45 @@ class SqsKafkaBridge:
             return 0
         began = time.perf_counter()
         metrics.RECEIVED.inc(len(messages))
+        # Groups (orders) go out concurrently; within one, strictly one after the other.
+        handled = await asyncio.gather(*(self._forward_group(group)
+                                         for group in in_group_order(messages)))
+        await self._delete([msg for done in handled for msg in done])
+        metrics.FORWARD_LATENCY.observe(time.perf_counter() - began)
+        return len(messages)
+
+    async def _forward_group(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Forward one order's messages in order; returns those to delete from SQS.
+
+        At the first message Kafka does not acknowledge the group stops: that message and
+        every later one stay on SQS, become visible again together and come back in order,
+        so a later request never reaches Kafka before an earlier one.
+        """
         assert self._producer is not None
-        sends: list[tuple[dict[str, Any], asyncio.Future[Any]]] = []
+        s = self.settings
         done: list[dict[str, Any]] = []
-        for msg in messages:
-            verdict = validate_message(msg["Body"], msg.get("Attributes", {}).get("MessageGroupId"))
+        for position, msg in enumerate(messages):
+            verdict = validate_message(msg["Body"], group_id(msg))
             if isinstance(verdict, Rejected):
                 await self._dead_letter(msg, verdict.reason)
                 done.append(msg)
                 continue
             assert isinstance(verdict, Accepted)
             headers = [("correlation_id", verdict.request.correlation_id.encode())]
-            # send() enqueues in order; one partition per order keeps that order in Kafka.
-            fut = await self._producer.send(s.topic, verdict.body,
-                                            key=verdict.request.order_id.encode(), headers=headers)
-            sends.append((msg, fut))
-        for msg, fut in sends:
             try:
-                await fut
+                # One partition per order keeps the order in Kafka too.
+                sent = await self._producer.send(s.topic, verdict.body,
+                                                 key=verdict.request.order_id.encode(),
+                                                 headers=headers)
+                await sent
             except Exception as exc:
                 metrics.KAFKA_ERRORS.inc()
                 log.error("kafka_send_failed", message_id=msg["MessageId"],
-                          error=type(exc).__name__)
-                continue  # left on SQS: it becomes visible again and is retried
+                          error=type(exc).__name__, held_back=len(messages) - position - 1)
+                break
             metrics.FORWARDED.inc()
             done.append(msg)
-        await self._delete(done)
-        metrics.FORWARD_LATENCY.observe(time.perf_counter() - began)
-        return len(messages)
+        return done
 
     async def _dead_letter(self, msg: dict[str, Any], reason: str) -> None:
         metrics.REJECTED.inc()
