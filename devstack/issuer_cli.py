@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from devstack.dev_issuer import DEFAULT_PORT, DEFAULT_REALM, DevIssuer
+from devstack.dev_issuer import DevIssuer
+from devstack.dev_realm import DEFAULT_PORT, DEFAULT_REALM
 
 issuer_app = typer.Typer(help="Local OpenID Connect issuer (Keycloak stand-in) for development.")
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devstack.dev_issuer import ORCHESTRATOR_CLIENT_SECRET
+from devstack.dev_realm import ORCHESTRATOR_CLIENT_SECRET
 from devstack.kafka import KafkaServer
 from devstack.paths import logs_dir, stack_dir
 from devstack.ports import free_port, port_open

@@ -34,7 +34,8 @@ from devstack.bench.common import (
     machine,
     percentile,
 )
-from devstack.dev_issuer import ORCHESTRATOR_CLIENT_SECRET, DevIssuer, run_dev_issuer
+from devstack.dev_issuer import DevIssuer, run_dev_issuer
+from devstack.dev_realm import ORCHESTRATOR_CLIENT_SECRET
 from devstack.kafka import KafkaServer
 from devstack.paths import REPO_ROOT, logs_dir
 from devstack.ports import free_port

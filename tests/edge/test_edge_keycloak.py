@@ -10,7 +10,7 @@ from pydantic import SecretStr
 
 from api_edge.auth import AuthSettings
 from api_edge.settings import EdgeSettings
-from devstack.dev_issuer import ORCHESTRATOR_CLIENT_ID, ORCHESTRATOR_CLIENT_SECRET
+from devstack.dev_realm import ORCHESTRATOR_CLIENT_ID, ORCHESTRATOR_CLIENT_SECRET
 from devstack.keycloak import KeycloakServer
 
 pytestmark = pytest.mark.keycloak

@@ -9,7 +9,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from devstack.dev_issuer import DevIssuer, SigningKey
+from devstack.dev_issuer import DevIssuer
+from devstack.dev_realm import SigningKey
 
 
 def _b64url(data: bytes) -> str:

@@ -18,11 +18,10 @@ from api_edge.auth import (
     UnknownKeyError,
 )
 from devstack.dev_issuer import (
-    ORCHESTRATOR_CLIENT_ID,
-    ORCHESTRATOR_CLIENT_SECRET,
     DevIssuer,
     run_dev_issuer,
 )
+from devstack.dev_realm import ORCHESTRATOR_CLIENT_ID, ORCHESTRATOR_CLIENT_SECRET
 
 
 def _outage_transport(issuer: DevIssuer, state: dict[str, int]) -> httpx.MockTransport:

@@ -11,7 +11,7 @@ import pytest
 
 from api_edge.auth import AuthSettings, TokenVerifier
 from api_edge.auth.errors import AuthError
-from devstack.dev_issuer import ORCHESTRATOR_CLIENT_ID, ORCHESTRATOR_CLIENT_SECRET
+from devstack.dev_realm import ORCHESTRATOR_CLIENT_ID, ORCHESTRATOR_CLIENT_SECRET
 from devstack.keycloak import KeycloakServer
 
 pytestmark = pytest.mark.keycloak

@@ -1,0 +1,138 @@
+"""The development realm both local issuers share: its users, clients and signing keys.
+
+The dev issuer (`devstack.dev_issuer`) serves it; the Keycloak realm export
+`devstack/keycloak/paystream-realm.json` holds the same users and clients. The values are
+public on purpose and development-only: neither issuer may ever face a network.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+
+from api_edge.auth.scopes import ORCHESTRATOR_INVOKE, SHOPPER_SCOPES
+
+DEFAULT_REALM: Final = "paystream"
+DEFAULT_PORT: Final = 8180
+API_AUDIENCE: Final = "paystream-api"
+SERVICE_AUDIENCE: Final = "paystream-orchestrator"
+SHOP_CLIENT_ID: Final = "paystream-shop"
+ORCHESTRATOR_CLIENT_ID: Final = "paystream-orchestrator-client"
+ORCHESTRATOR_CLIENT_SECRET: Final = "paystream-orchestrator-secret"  # dev only, see above
+SERVICE_ACCOUNT_PREFIX: Final = "service-account-"
+
+
+@dataclass(frozen=True)
+class DevUser:
+    username: str
+    password: str = field(repr=False)
+    subject: str
+    email: str
+    given_name: str
+    family_name: str
+
+
+@dataclass(frozen=True)
+class DevClient:
+    client_id: str
+    secret: str | None = field(default=None, repr=False)
+    grant_types: frozenset[str] = frozenset({"password"})
+    default_scopes: frozenset[str] = frozenset()
+    optional_scopes: frozenset[str] = frozenset()
+    audiences: tuple[str, ...] = ()
+    # Fixed so a service account's `sub` is as predictable as a shopper's.
+    service_account_subject: str | None = None
+
+    @property
+    def public(self) -> bool:
+        return self.secret is None
+
+
+DEFAULT_USERS: Final[tuple[DevUser, ...]] = (
+    DevUser("shopper1", "shopper1-password", "cust-shopper1", "shopper1@paystream.test",
+            "Sam", "Shopper"),
+    DevUser("shopper2", "shopper2-password", "cust-shopper2", "shopper2@paystream.test",
+            "Alex", "Buyer"),
+)
+
+DEFAULT_CLIENTS: Final[tuple[DevClient, ...]] = (
+    DevClient(
+        SHOP_CLIENT_ID,
+        grant_types=frozenset({"password"}),
+        default_scopes=SHOPPER_SCOPES,
+        audiences=(API_AUDIENCE,),
+    ),
+    DevClient(
+        ORCHESTRATOR_CLIENT_ID,
+        secret=ORCHESTRATOR_CLIENT_SECRET,
+        grant_types=frozenset({"client_credentials"}),
+        default_scopes=frozenset({ORCHESTRATOR_INVOKE}),
+        audiences=(SERVICE_AUDIENCE,),
+        service_account_subject="svc-paystream-orchestrator-client",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    kid: str
+    alg: str
+    private_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey = field(repr=False)
+
+    @classmethod
+    def generate(cls, alg: str = "RS256") -> SigningKey:
+        private: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+        if alg == "RS256":
+            private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        elif alg == "ES256":
+            private = ec.generate_private_key(ec.SECP256R1())
+        else:
+            raise ValueError(f"unsupported signing algorithm {alg}")
+        return cls(_thumbprint_kid(private), alg, private)
+
+    def public_jwk(self) -> dict[str, Any]:
+        public = self.private_key.public_key()
+        if isinstance(public, rsa.RSAPublicKey):
+            jwk: dict[str, Any] = json.loads(RSAAlgorithm.to_jwk(public))
+        else:
+            jwk = json.loads(ECAlgorithm.to_jwk(public))
+        jwk.update({"kid": self.kid, "alg": self.alg, "use": "sig"})
+        return jwk
+
+    def public_pem(self) -> bytes:
+        return self.private_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+
+    def private_pem(self) -> str:
+        return self.private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
+
+    @classmethod
+    def from_pem(cls, kid: str, alg: str, pem: str) -> SigningKey:
+        private = serialization.load_pem_private_key(pem.encode(), password=None)
+        if not isinstance(private, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+            raise ValueError("unsupported key type in key file")
+        return cls(kid, alg, private)
+
+
+def _thumbprint_kid(private: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> str:
+    # RFC 7638-style: the kid is derived from the public key, so it changes with the key.
+    der = private.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return _b64url(hashlib.sha256(der).digest())[:22]
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
