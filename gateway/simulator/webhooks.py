@@ -97,6 +97,8 @@ class WebhookSender:
             if entry["next_attempt_at"] > now:
                 break
             ok, error = await self._post(session, cfg, entry)
+            if entry not in self.outbox:
+                continue  # the simulator was reset while this one was on the wire
             entry["attempts"] += 1
             self.changed = True
             if ok:
