@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import urllib.request
+from datetime import UTC, datetime
 from typing import Any
 
 import psutil
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
+from devstack.dlq import read_kafka, read_sqs, summarize, topic_partitions
 from devstack.sqs import sqs_client
 from streams.channels import PAYMENT_DLQ, PAYMENT_QUEUE, PAYMENT_REQUESTS_DLQ
 
@@ -32,8 +34,7 @@ async def kafka_figures(bootstrap: str) -> dict[str, Any]:
                 per_topic[tp.topic] = per_topic.get(tp.topic, 0) + max(
                     0, ends[tp] - meta.offset)
             lag[group] = per_topic
-        dlq_parts = [TopicPartition(PAYMENT_REQUESTS_DLQ, p)
-                     for p in consumer.partitions_for_topic(PAYMENT_REQUESTS_DLQ) or []]
+        dlq_parts = await topic_partitions(bootstrap, PAYMENT_REQUESTS_DLQ)
         dead = 0
         if dlq_parts:
             ends = await consumer.end_offsets(dlq_parts)
@@ -68,6 +69,14 @@ def table_sizes(worker_urls: list[str]) -> dict[str, int]:
     return totals
 
 
+def parked_figures(bootstrap: str, endpoint: str) -> dict[str, dict[str, Any]]:
+    """Per dead-letter channel: how many records are parked and the oldest one's age."""
+    parked = asyncio.run(read_kafka(bootstrap)) + read_sqs(endpoint)
+    summary = summarize(parked, datetime.now(UTC))
+    return {channel: {"count": figures["count"], "oldest_age_s": figures["oldest_age_s"]}
+            for channel, figures in summary.items()}
+
+
 def collect(state: dict[str, Any]) -> dict[str, Any]:
     running = {name: psutil.pid_exists(pid) for name, pid in state.get("pids", {}).items()}
     report: dict[str, Any] = {"running": running, "restarts": state.get("restarts", {})}
@@ -79,6 +88,10 @@ def collect(state: dict[str, Any]) -> dict[str, Any]:
         report["queue_depths"] = sqs_figures(state["sqs"])
     except Exception as exc:
         report["sqs_error"] = f"{type(exc).__name__}: {exc}"
+    try:
+        report["dead_letters"] = parked_figures(state["kafka"], state["sqs"])
+    except Exception as exc:
+        report["dlq_error"] = f"{type(exc).__name__}: {exc}"
     try:
         report["table_sizes"] = table_sizes(state.get("workers") or [state["worker_views"]])
     except Exception as exc:
