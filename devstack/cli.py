@@ -172,9 +172,11 @@ def status(as_json: bool = typer.Option(False, "--json")) -> None:
         table.add_row(f"queue {queue}", str(depth))
     for name, size in report.get("table_sizes", {}).items():
         table.add_row(f"table {name}", str(size))
-    table.add_row("dead letters (kafka payment-requests-dlq)",
-                  str(report.get("kafka_dead_letters", "?")))
-    for key in ("kafka_error", "sqs_error", "worker_error"):
+    for channel, parked in report.get("dead_letters", {}).items():
+        table.add_row(f"dead letters ({channel})",
+                      f"{parked['count']}, oldest {parked['oldest_age_s']:.0f}s ago"
+                      if parked["count"] else "0")
+    for key in ("kafka_error", "sqs_error", "dlq_error", "worker_error"):
         if key in report:
             table.add_row(key, report[key])
     console.print(table)
@@ -183,6 +185,8 @@ def status(as_json: bool = typer.Option(False, "--json")) -> None:
 def register(app: typer.Typer) -> None:
     """Add the development commands to the `paystream` root app."""
     from devstack.bench.cli import bench_app
+    from devstack.chaos.run import chaos
+    from devstack.dlq import dlq_app
     from devstack.issuer_cli import issuer_app
 
     app.add_typer(stack_app, name="stack")
@@ -190,4 +194,6 @@ def register(app: typer.Typer) -> None:
     app.command("demo")(demo)
     app.command("status")(status)
     app.add_typer(bench_app, name="bench")
+    app.command("chaos")(chaos)
+    app.add_typer(dlq_app, name="dlq", help="Dead letters: list, show and replay them")
     app.add_typer(issuer_app, name="issuer", help="The local OpenID Connect dev issuer")
