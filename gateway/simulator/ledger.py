@@ -23,6 +23,7 @@ from gateway.simulator.records import (
 )
 from gateway.simulator.rules import Violation
 from gateway.simulator.testvalues import (
+    Instrument,
     NonceSpec,
     amount_outcome,
     processor_response,
@@ -34,7 +35,7 @@ from schemas.money import minor_units
 
 # A transaction, or the validation errors that refused it.
 LedgerResult = TxnRecord | list[Violation]
-Resolved = tuple[NonceSpec | None, str, dict[str, str], str | None, str | None]
+Resolved = tuple[NonceSpec | None, Instrument, dict[str, str], str | None, str | None]
 
 # The settlement response code each testing endpoint reports.
 _TESTING_SETTLEMENT_CODES = {"settled": "4000", "settlement_confirmed": "4000",
@@ -118,7 +119,7 @@ class Ledger(VaultOps, DisputeOps):
         txn = TxnRecord(
             id=self._new_txn_id(), type="sale", status=status, amount=str(amount),
             currency=currency, merchant_account_id=account, order_id=order_id,
-            instrument=instrument, details=details, customer_id=customer_id,  # type: ignore[arg-type]
+            instrument=instrument, details=details, customer_id=customer_id,
             payment_method_token=token, processor_response_code=code_s,
             processor_response_text=text, processor_response_type=rtype,
             gateway_rejection_reason=rejection, authorized_amount=str(amount),
@@ -148,7 +149,7 @@ class Ledger(VaultOps, DisputeOps):
             id=self._new_txn_id(), type="credit", status="submitted_for_settlement",
             amount=str(amount), currency=self.merchant_accounts[account],
             merchant_account_id=account, order_id=params.get("order_id") or None,
-            instrument=instrument, details=details, customer_id=customer_id,  # type: ignore[arg-type]
+            instrument=instrument, details=details, customer_id=customer_id,
             payment_method_token=token, processor_response_code="1002",
             processor_response_text="Processed", processor_response_type="approved",
             gateway_rejection_reason=None, authorized_amount=str(amount),

@@ -183,12 +183,15 @@ class DocumentRecord:
     size: int
 
 
+SubjectType = Literal["transaction", "dispute", "disbursement"]
+
+
 @dataclass(slots=True)
 class Notification:
     """A webhook the ledger owes the merchant: what happened to which object, and when."""
 
     kind: str
-    subject_type: Literal["transaction", "dispute", "disbursement"]
+    subject_type: SubjectType
     subject_id: str
     at: str
     # A disbursement has no record of its own: its transactions and total travel here.

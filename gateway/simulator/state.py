@@ -11,6 +11,7 @@ from gateway.simulator.records import (
     KeyRecord,
     Notification,
     PaymentMethodRecord,
+    SubjectType,
     TokenizedCard,
     TxnRecord,
     iso,
@@ -31,10 +32,10 @@ class LedgerState:
         self.notifications: list[Notification] = []
         self.dirty = False
 
-    def notify(self, kind: str, subject_type: str, subject_id: str, now: datetime,
+    def notify(self, kind: str, subject_type: SubjectType, subject_id: str, now: datetime,
                extra: dict[str, str] | None = None) -> None:
         self.notifications.append(Notification(
-            kind, subject_type, subject_id, iso(now), dict(extra or {})))  # type: ignore[arg-type]
+            kind, subject_type, subject_id, iso(now), dict(extra or {})))
 
     def drain_notifications(self) -> list[Notification]:
         out, self.notifications = self.notifications, []
