@@ -13,32 +13,23 @@ import faust
 from pydantic import ValidationError
 
 from schemas.outcomes import parse_outcome
-from streams.channels import ANALYTICS_FACTS, OUTCOME_TOPICS
 from streams.logs import get_logger
 from streams.settings import WorkerSettings
-from tables.analytics import (
-    AnalyticsFact,
-    FaustAnalyticsStore,
-    add_fact,
-    declare_analytics_table,
-    fact_of,
-    window_key,
-)
+from streams.topics import Topics
+from tables.analytics import AnalyticsFact, AnalyticsWindow, add_fact, fact_of, window_key
+from tables.model_table import ModelTable
+from tables.worker_tables import analytics_table
 
 log = get_logger("paystream.analytics")
 
 
-def register_analytics(app: faust.App, settings: WorkerSettings) -> Any:
+def register_analytics(app: faust.App, topics: Topics,
+                       settings: WorkerSettings) -> ModelTable[AnalyticsWindow]:
     """Declare the windows table and both agents; returns the table."""
-    table = declare_analytics_table(app, settings.partitions)
-    store = FaustAnalyticsStore(table)
-    outcomes = app.topic(*OUTCOME_TOPICS, key_type=bytes, value_type=bytes,
-                         key_serializer="raw", value_serializer="raw")
-    facts = app.topic(ANALYTICS_FACTS, key_type=bytes, value_type=bytes,
-                      key_serializer="raw", value_serializer="raw",
-                      partitions=settings.partitions)
+    store = analytics_table(app, settings.partitions)
+    facts = topics.analytics_facts
 
-    @app.agent(outcomes, name="analytics-rekey", concurrency=1)
+    @app.agent(topics.all_outcomes, name="analytics-rekey", concurrency=1)
     async def rekey(stream: Any) -> None:
         async for raw in stream:
             try:
@@ -57,8 +48,8 @@ def register_analytics(app: faust.App, settings: WorkerSettings) -> Any:
             try:
                 fact = AnalyticsFact.model_validate_json(event.value)
                 key = window_key(fact.occurred_at)
-                store.put(add_fact(store.get(key), fact))
+                store.put(key, add_fact(store.get(key), fact))
             except (ValidationError, ValueError) as exc:
                 log.warning("analytics.bad_fact", error=type(exc).__name__)
 
-    return table
+    return store

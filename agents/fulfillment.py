@@ -10,7 +10,7 @@ a crash in between re-sends the very same event, which consumers de-duplicate by
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, Final
+from typing import Any
 
 import faust
 from pydantic import ValidationError
@@ -18,16 +18,14 @@ from pydantic import ValidationError
 from schemas.orders import FulfillmentRequested
 from schemas.outcomes import parse_outcome
 from schemas.types import derived_event_id
-from streams.channels import PAYMENT_DEPOSITED
 from streams.logs import get_logger
 from streams.publisher import send_and_wait
 from streams.settings import WorkerSettings
 from streams.topics import Topics
-from tables.payments import raw_table
+from tables.model_table import ModelTable
+from tables.worker_tables import fulfillment_table
 
 log = get_logger("paystream.fulfillment")
-
-FULFILLMENT_TABLE: Final = "fulfillment-requests"
 
 PublishRequest = Callable[[FulfillmentRequested], Awaitable[None]]
 
@@ -48,7 +46,8 @@ def fulfillment_request_for(raw: bytes) -> FulfillmentRequested | None:
 
 
 class FulfillmentHandler:
-    def __init__(self, table: Any, publish: PublishRequest) -> None:
+    def __init__(self, table: ModelTable[FulfillmentRequested],
+                 publish: PublishRequest) -> None:
         self.table = table
         self.publish = publish
 
@@ -62,30 +61,27 @@ class FulfillmentHandler:
             return None
         if request is None:
             return None
-        key = request.order_id.encode("utf-8")
-        if key in self.table:
+        if request.order_id in self.table:
             log.debug("fulfillment.already_requested", order_id=request.order_id)
             return None
         await self.publish(request)
-        self.table[key] = request.model_dump_json().encode("utf-8")
+        self.table.put(request.order_id, request)
         log.info("fulfillment.requested", order_id=request.order_id,
                  event_id=request.event_id, correlation_id=request.correlation_id)
         return request
 
 
-def register_fulfillment(app: faust.App, topics: Topics, settings: WorkerSettings) -> Any:
+def register_fulfillment(app: faust.App, topics: Topics,
+                         settings: WorkerSettings) -> ModelTable[FulfillmentRequested]:
     """Declare the fulfillment table and agent; returns the table."""
-    table = raw_table(app, FULFILLMENT_TABLE, settings.partitions,
-                      "Orders whose fulfillment has been requested")
-    source = app.topic(PAYMENT_DEPOSITED, key_type=bytes, value_type=bytes,
-                       key_serializer="raw", value_serializer="raw")
+    table = fulfillment_table(app, settings.partitions)
 
     async def publish(request: FulfillmentRequested) -> None:
         await send_and_wait(topics.fulfillment_requested, request.order_id, request)
 
     handler = FulfillmentHandler(table, publish)
 
-    @app.agent(source, name="fulfillment", concurrency=1)
+    @app.agent(topics.deposits, name="fulfillment", concurrency=1)
     async def fulfillment(stream: Any) -> None:
         async for raw in stream:
             await handler.handle(raw)

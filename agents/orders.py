@@ -25,13 +25,14 @@ from schemas.dead_letter import DeadLetter
 from schemas.orders import OrderAnomaly, OrderCreated
 from schemas.outcomes import parse_outcome
 from schemas.validation import describe_validation_error
-from streams.channels import ORDER_CREATED, OUTCOME_TOPICS
+from streams.channels import ORDER_CREATED
 from streams.logs import get_logger
 from streams.publisher import send_and_wait
 from streams.settings import WorkerSettings
 from streams.topics import Topics
+from tables.model_table import ModelTable
 from tables.order_lifecycle import Order, anomaly_events, apply_order_created, apply_outcome
-from tables.orders import FaustOrderStore, declare_orders_table
+from tables.worker_tables import orders_table
 
 log = get_logger("paystream.orders")
 
@@ -42,7 +43,7 @@ PublishDeadLetter = Callable[[DeadLetter, str | None], Awaitable[None]]
 class OrderEventHandler:
     """Applies one raw record from an order topic; never raises for a bad record."""
 
-    def __init__(self, store: FaustOrderStore, publish_anomaly: PublishAnomaly,
+    def __init__(self, store: ModelTable[Order], publish_anomaly: PublishAnomaly,
                  dead_letter: PublishDeadLetter) -> None:
         self.store = store
         self.publish_anomaly = publish_anomaly
@@ -54,7 +55,7 @@ class OrderEventHandler:
             if topic == ORDER_CREATED:
                 created = OrderCreated.model_validate_json(raw)
                 order = apply_order_created(self.store.get(created.order_id), created)
-                self.store.put(order)
+                self.store.put(order.order_id, order)
                 return order
             event = parse_outcome(raw)
         except ValidationError as exc:
@@ -82,7 +83,7 @@ class OrderEventHandler:
         if result.held:
             log.info("order.event_held", order_id=event.order_id, event_id=event.event_id,
                      sequence=event.sequence, last_sequence=result.order.last_sequence)
-        self.store.put(result.order)
+        self.store.put(result.order.order_id, result.order)
         return result.order
 
     async def _park(self, topic: str, key: str | None, raw: bytes, exc: Exception) -> None:
@@ -105,11 +106,10 @@ def _short(exc: Exception) -> str:
     return text[:250]
 
 
-def register_orders(app: faust.App, topics: Topics, settings: WorkerSettings) -> Any:
+def register_orders(app: faust.App, topics: Topics,
+                    settings: WorkerSettings) -> ModelTable[Order]:
     """Declare the orders table and its agent; returns the table."""
-    table = declare_orders_table(app, settings.partitions)
-    source = app.topic(ORDER_CREATED, *OUTCOME_TOPICS, key_type=bytes, value_type=bytes,
-                       key_serializer="raw", value_serializer="raw")
+    table = orders_table(app, settings.partitions)
 
     async def publish_anomaly(anomaly: OrderAnomaly) -> None:
         await send_and_wait(topics.order_anomalies, anomaly.order_id, anomaly)
@@ -117,9 +117,9 @@ def register_orders(app: faust.App, topics: Topics, settings: WorkerSettings) ->
     async def dead_letter(letter: DeadLetter, key: str | None) -> None:
         await send_and_wait(topics.dead_letters, key, letter)
 
-    handler = OrderEventHandler(FaustOrderStore(table), publish_anomaly, dead_letter)
+    handler = OrderEventHandler(table, publish_anomaly, dead_letter)
 
-    @app.agent(source, name="order-lifecycle", concurrency=1)
+    @app.agent(topics.order_events, name="order-lifecycle", concurrency=1)
     async def order_lifecycle(stream: Any) -> None:
         async for event in stream.events():
             await handler.handle(event.message.topic, event.key, event.value)

@@ -1,4 +1,4 @@
-"""Executes one payment request: decide, call the gateway, publish exactly one outcome.
+"""Executes one payment request: plan, call the gateway, publish exactly one outcome.
 
 The handler owns the crash-safety protocol; the faust agent around it only feeds records
 and acknowledges them. Ordering of effects, and why:
@@ -24,53 +24,45 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Protocol
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from agents import metrics
-from agents.gateway_results import from_existing_sale, from_permanent_error, from_transaction_result
-from agents.payment_flow import (
-    AlreadyProcessed,
-    Authorize,
-    Capture,
-    Decline,
-    GatewayCall,
-    GatewayResult,
-    PaymentLedgerEntry,
-    Refund,
-    TransactionStatus,
-    Void,
-    backoff_delay,
-    conclude,
-    decide,
-    needs_status_refresh,
-    with_status,
-)
 from gateway.errors import OutcomeUnknownError, PermanentGatewayError, TransientGatewayError
-from gateway.port import CAPTURED_STATUSES, PaymentGateway, TransactionResult
+from gateway.port import PaymentGateway, TransactionResult
+from gateway.statuses import CAPTURED_STATUSES, TransactionStatus
 from schemas.dead_letter import DeadLetter
 from schemas.outcomes import OutcomeEvent
 from schemas.payment_request import PaymentRequest
 from schemas.validation import describe_validation_error
 from streams.logs import get_logger
+from tables.gateway_results import from_existing_sale, from_permanent_error, from_transaction_result
+from tables.payment_ledger import (
+    GatewayResult,
+    InFlightRecord,
+    PaymentLedgerEntry,
+    backoff_delay,
+    conclude,
+    with_status,
+)
+from tables.payment_plan import (
+    AlreadyProcessed,
+    Authorize,
+    Capture,
+    Decline,
+    GatewayCall,
+    Refund,
+    Void,
+    needs_status_refresh,
+    plan_request,
+)
 
 log = get_logger("paystream.executor")
-
-
-class InFlightRecord(BaseModel):
-    """A gateway call that was started; present only until its outcome is recorded."""
-
-    model_config = ConfigDict(frozen=True)
-
-    order_id: str
-    kind: str
-    started_at: datetime
-    transaction_id: str | None = None
 
 
 class LedgerStore(Protocol):
     def get(self, order_id: str) -> PaymentLedgerEntry | None: ...
 
-    def put(self, entry: PaymentLedgerEntry) -> None: ...
+    def put(self, order_id: str, entry: PaymentLedgerEntry) -> None: ...
 
 
 class InFlightStore(Protocol):
@@ -128,24 +120,24 @@ class RequestHandler:
         entry = self.ledger.get(request.order_id)
         if needs_status_refresh(entry, request):
             entry = await self._refresh(entry)
-        decision = decide(entry, request)
-        if isinstance(decision, AlreadyProcessed):
+        plan = plan_request(entry, request)
+        if isinstance(plan, AlreadyProcessed):
             metrics.DUPLICATES.inc()
             log.info("duplicate_request_ignored", order_id=request.order_id,
-                     payment_id=request.payment_id, event_id=decision.event_id)
+                     payment_id=request.payment_id, event_id=plan.event_id)
             return
-        if isinstance(decision, Decline):
-            result = GatewayResult.declined_by_rule(decision)
+        if isinstance(plan, Decline):
+            result = GatewayResult.declined_by_rule(plan.reason)
             self.in_flight.delete(request.idempotency_key)
         else:
-            result = await self._call_gateway(request, decision)
+            result = await self._call_gateway(request, plan)
         await self._conclude(entry, request, result)
 
     async def _conclude(self, entry: PaymentLedgerEntry | None, request: PaymentRequest,
                         result: GatewayResult) -> None:
         after, event = conclude(entry, request, result, occurred_at=_now())
         await self.publisher.outcome(event)
-        self.ledger.put(after)
+        self.ledger.put(after.order_id, after)
         self.in_flight.delete(request.idempotency_key)
         metrics.REQUESTS.labels(request.kind, event.event_type).inc()
         log.info("payment_outcome", order_id=request.order_id, payment_id=request.payment_id,
@@ -159,7 +151,7 @@ class RequestHandler:
         try:
             txn = await self.gateway.find_transaction(entry.transaction_id)
         except TransientGatewayError:
-            return entry  # decide on what we know; the gateway re-checks the rule anyway
+            return entry  # plan on what we know; the gateway re-checks the rule anyway
         if txn is None:
             return entry
         return with_status(entry, _status(txn.status))

@@ -28,9 +28,11 @@ from pydantic import ValidationError
 
 from gateway.errors import NotFoundGatewayError, PermanentGatewayError, TransientGatewayError
 from gateway.port import PaymentGateway, VaultedPaymentMethod
-from streams.channels import WALLET_COMMANDS, WALLET_REPLIES
+from streams.channels import WALLET_REPLIES
 from streams.logs import get_logger
 from streams.settings import WorkerSettings
+from streams.topics import Topics
+from tables.model_table import ModelTable
 from tables.wallet_state import (
     AddMethod,
     DeleteMethod,
@@ -43,7 +45,7 @@ from tables.wallet_state import (
     record_reply,
     remove_method,
 )
-from tables.wallets import FaustWalletStore, declare_wallets_table, wallet_key
+from tables.worker_tables import wallets_table
 
 log = get_logger("paystream.wallets")
 
@@ -62,7 +64,7 @@ def reply(status: int, body: Any) -> Reply:
 
 
 class WalletCommandHandler:
-    def __init__(self, gateway: PaymentGateway, store: FaustWalletStore,
+    def __init__(self, gateway: PaymentGateway, store: ModelTable[Wallet],
                  clock: Clock = lambda: datetime.now(UTC)) -> None:
         self.gateway = gateway
         self.store = store
@@ -147,8 +149,8 @@ class WalletCommandHandler:
 
     def _commit(self, wallet: Wallet, command_id: str, status: int, body: Any, what: str,
                 method_type: str | None) -> Reply:
-        self.store.put(record_reply(wallet, command_id, status,
-                                    body if isinstance(body, dict) else {}))
+        self.store.put(wallet.customer_id, record_reply(
+            wallet, command_id, status, body if isinstance(body, dict) else {}))
         log.info(what, customer_id=wallet.customer_id, method_type=method_type,
                  methods=len(wallet.methods))
         return reply(status, body)
@@ -229,7 +231,7 @@ class WalletClient:
     async def execute(self, command: WalletCommand, timeout: float) -> Reply:
         async def send(correlation_id: str) -> None:
             fut = await self.commands.send(
-                key=wallet_key(command.customer_id),
+                key=command.customer_id.encode("utf-8"),
                 value=command.model_dump_json().encode("utf-8"),
                 headers={REPLY_HEADER: correlation_id.encode()})
             await fut
@@ -237,17 +239,13 @@ class WalletClient:
         return await self.replies.ask(send, timeout)
 
 
-def register_wallets(app: faust.App, gateway_provider: Callable[[], PaymentGateway],
-                     settings: WorkerSettings) -> tuple[WalletClient, Any]:
+def register_wallets(app: faust.App, topics: Topics,
+                     gateway_provider: Callable[[], PaymentGateway],
+                     settings: WorkerSettings) -> tuple[WalletClient, ModelTable[Wallet]]:
     """Declare the wallets table and the command agent; returns (client, table)."""
-    table = declare_wallets_table(app, settings.partitions)
-    store = FaustWalletStore(table)
-    commands = app.topic(WALLET_COMMANDS, key_type=bytes, value_type=bytes,
-                         key_serializer="raw", value_serializer="raw",
-                         partitions=settings.partitions)
-    replies_topic = app.topic(WALLET_REPLIES, key_type=bytes, value_type=bytes,
-                              key_serializer="raw", value_serializer="raw",
-                              partitions=settings.partitions)
+    store = wallets_table(app, settings.partitions)
+    commands = topics.wallet_commands
+    replies_topic = topics.wallet_replies
     replies = WalletReplies(settings.kafka_bootstrap_servers, WALLET_REPLIES)
 
     @app.agent(commands, name="wallet-commands", concurrency=1)
@@ -268,4 +266,4 @@ def register_wallets(app: faust.App, gateway_provider: Callable[[], PaymentGatew
         async def on_stop(self) -> None:
             await replies.stop()
 
-    return WalletClient(commands, replies), table
+    return WalletClient(commands, replies), store

@@ -23,7 +23,7 @@ from pydantic import (
 from schemas.money import Money
 from schemas.payment_request import PaymentKind, PaymentMethodType
 from schemas.types import OrderId
-from tables.order_lifecycle import OrderState
+from tables.order_state import OrderState
 from tables.wallet_state import ExpirationMonth, ExpirationYear, PostalCode
 
 # Vault tokens appear in URL paths, so their alphabet is kept URL- and log-safe.

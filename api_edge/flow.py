@@ -13,7 +13,8 @@ from enum import StrEnum
 
 from schemas.money import Money
 from schemas.payment_request import PaymentKind
-from tables.order_lifecycle import Order, check_request
+from tables.order_lifecycle import Order
+from tables.order_state import check_request
 
 
 class Verdict(StrEnum):

@@ -39,23 +39,23 @@ from gateway.errors import (
 )
 from gateway.port import (
     Outcome,
-    PaymentMethodType,
     Transaction,
     TransactionResult,
     VaultedPaymentMethod,
 )
 from gateway.settings import GatewaySettings
 from schemas.money import Money
+from schemas.payment_request import PaymentMethodType
 
 log = logging.getLogger("gateway.braintree")
 
 T = TypeVar("T")
 
 _INSTRUMENT_TYPES: dict[str, PaymentMethodType] = {
-    "credit_card": PaymentMethodType.CREDIT_CARD,
-    "paypal_account": PaymentMethodType.PAYPAL,
-    "apple_pay_card": PaymentMethodType.APPLE_PAY,
-    "android_pay_card": PaymentMethodType.GOOGLE_PAY,
+    "credit_card": "credit_card",
+    "paypal_account": "paypal",
+    "apple_pay_card": "apple_pay",
+    "android_pay_card": "google_pay",
 }
 _DECLINE_OUTCOMES: dict[str, Outcome] = {
     "processor_declined": Outcome.PROCESSOR_DECLINED,
@@ -163,7 +163,7 @@ def to_transaction(t: Any) -> Transaction:
     instrument = _INSTRUMENT_TYPES.get(getattr(t, "payment_instrument_type", "") or "")
     details = _details(t)
     brand = last_4 = token = None
-    if details is not None and instrument is not PaymentMethodType.PAYPAL:
+    if details is not None and instrument != "paypal":
         brand = getattr(details, "card_type", None)
         last_4 = getattr(details, "last_4", None)
     if details is not None:
@@ -199,14 +199,15 @@ def to_transaction(t: Any) -> Transaction:
 
 
 def to_payment_method(pm: Any) -> VaultedPaymentMethod:
+    kind: PaymentMethodType
     if isinstance(pm, braintree.PayPalAccount):
-        kind, brand, last_4 = PaymentMethodType.PAYPAL, None, None
+        kind, brand, last_4 = "paypal", None, None
     elif isinstance(pm, braintree.ApplePayCard):
-        kind, brand, last_4 = PaymentMethodType.APPLE_PAY, pm.card_type, pm.last_4
+        kind, brand, last_4 = "apple_pay", pm.card_type, pm.last_4
     elif isinstance(pm, braintree.AndroidPayCard):
-        kind, brand, last_4 = PaymentMethodType.GOOGLE_PAY, pm.card_type, pm.last_4
+        kind, brand, last_4 = "google_pay", pm.card_type, pm.last_4
     elif isinstance(pm, braintree.CreditCard):
-        kind, brand, last_4 = PaymentMethodType.CREDIT_CARD, pm.card_type, pm.last_4
+        kind, brand, last_4 = "credit_card", pm.card_type, pm.last_4
     else:
         raise PermanentGatewayError(f"unsupported payment method {type(pm).__name__}")
     return VaultedPaymentMethod(
@@ -218,7 +219,7 @@ def to_payment_method(pm: Any) -> VaultedPaymentMethod:
         last_4=last_4,
         expiration_month=getattr(pm, "expiration_month", None),
         expiration_year=getattr(pm, "expiration_year", None),
-        email=getattr(pm, "email", None) if kind is PaymentMethodType.PAYPAL else None,
+        email=getattr(pm, "email", None) if kind == "paypal" else None,
         created_at=_aware(getattr(pm, "created_at", None)),
         updated_at=_aware(getattr(pm, "updated_at", None)),
     )

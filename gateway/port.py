@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Literal, Protocol, runtime_checkable
 
 from schemas.money import Money
+from schemas.payment_request import PaymentMethodType
 
 
 class Outcome(StrEnum):
@@ -19,13 +20,6 @@ class Outcome(StrEnum):
     PROCESSOR_DECLINED = "processor_declined"
     GATEWAY_REJECTED = "gateway_rejected"
     FAILED = "failed"
-
-
-class PaymentMethodType(StrEnum):
-    CREDIT_CARD = "credit_card"
-    PAYPAL = "paypal"
-    APPLE_PAY = "apple_pay"
-    GOOGLE_PAY = "google_pay"
 
 
 TransactionType = Literal["sale", "credit"]
@@ -58,16 +52,6 @@ class Transaction:
     submitted_for_settlement_at: datetime | None = None
     settled_at: datetime | None = None
     voided_at: datetime | None = None
-
-    @property
-    def is_captured(self) -> bool:
-        return self.status in CAPTURED_STATUSES
-
-
-CAPTURED_STATUSES = frozenset(
-    {"submitted_for_settlement", "settling", "settled", "settlement_pending",
-     "settlement_confirmed"}
-)
 
 
 @dataclass(frozen=True, slots=True)

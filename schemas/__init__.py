@@ -2,6 +2,6 @@
 
 money (Money), payment_request (PaymentRequest), outcomes (the six outcome events),
 orders (OrderCreated, OrderAnomaly, FulfillmentRequested), dead_letter (DeadLetter),
-codec (faust codecs), generate/cli (JSON Schema + AsyncAPI under generated/).
+codec (json_bytes, the wire encoding), generate/cli (JSON Schema + AsyncAPI under generated/).
 Nothing is re-exported here so importing one model does not pull in faust.
 """

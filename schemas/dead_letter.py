@@ -12,8 +12,6 @@ from schemas.types import NonEmptyStr, ReasonText, UtcDatetime
 MAX_PAYLOAD_BYTES: Final = 64 * 1024
 REASON_MAX_BYTES: Final = 1024
 
-PAYMENT_REQUESTS_DLQ_TOPIC: Final = "payment-requests-dlq"
-
 # Credentials are scrubbed even here: a dead letter is read by people and tools far
 # outside the payment path, and a nonce is single-use and short-lived anyway, so a
 # replay of an approve has to obtain a fresh one regardless.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import faust
 
@@ -16,12 +15,30 @@ from agents.wallets import register_wallets
 from gateway.factory import build_gateway
 from gateway.port import PaymentGateway
 from gateway.settings import GatewaySettings
+from schemas.orders import FulfillmentRequested
 from streams.health import register_health
 from streams.publisher import TopicPublisher
 from streams.settings import WorkerSettings
 from streams.topics import Topics, declare_topics
-from tables.payments import FaustInFlightStore, FaustLedgerStore, declare_payment_tables
-from tables.views import register_analytics_views, register_order_views, register_wallet_views
+from streams.web_views import register_analytics_views, register_order_views, register_wallet_views
+from tables.analytics import AnalyticsWindow
+from tables.model_table import ModelTable
+from tables.order_lifecycle import Order
+from tables.payment_ledger import InFlightRecord, PaymentLedgerEntry
+from tables.wallet_state import Wallet
+from tables.worker_tables import in_flight_table, ledger_table
+
+
+@dataclass
+class WorkerTables:
+    """The tables this worker declared; a role the worker does not run leaves its None."""
+
+    ledger: ModelTable[PaymentLedgerEntry]
+    in_flight: ModelTable[InFlightRecord]
+    orders: ModelTable[Order] | None = None
+    wallets: ModelTable[Wallet] | None = None
+    fulfillment: ModelTable[FulfillmentRequested] | None = None
+    analytics: ModelTable[AnalyticsWindow] | None = None
 
 
 @dataclass
@@ -29,7 +46,7 @@ class Paystream:
     app: faust.App
     settings: WorkerSettings
     topics: Topics
-    tables: dict[str, Any]
+    tables: WorkerTables
 
 
 def create_app(settings: WorkerSettings | None = None,
@@ -61,7 +78,8 @@ def create_app(settings: WorkerSettings | None = None,
         broker_heartbeat_interval=max(1.0, settings.session_timeout_s / 10),
     )
     topics = declare_topics(app, settings.partitions)
-    ledger, in_flight = declare_payment_tables(app, settings.partitions)
+    tables = WorkerTables(ledger=ledger_table(app, settings.partitions),
+                          in_flight=in_flight_table(app, settings.partitions))
     publisher = TopicPublisher(topics)
     retry = RetryPolicy(max_attempts=settings.max_attempts, base_s=settings.backoff_base_s,
                         cap_s=settings.backoff_cap_s)
@@ -74,11 +92,9 @@ def create_app(settings: WorkerSettings | None = None,
         return state["gateway"]
 
     def handler_factory() -> RequestHandler:
-        return RequestHandler(gateway_provider(), FaustLedgerStore(ledger),
-                              FaustInFlightStore(in_flight), publisher, retry,
-                              gateway_slots=settings.in_flight)
+        return RequestHandler(gateway_provider(), tables.ledger, tables.in_flight, publisher,
+                              retry, gateway_slots=settings.in_flight)
 
-    tables: dict[str, Any] = {"ledger": ledger, "in_flight": in_flight}
     roles = settings.roles
     if "executor" in roles:
         # More requests than gateway slots are in progress at once, so that every slot is
@@ -86,15 +102,16 @@ def create_app(settings: WorkerSettings | None = None,
         register_executor(app, topics.payment_requests, handler_factory,
                           settings.in_flight * 2)
     if "orders" in roles:
-        tables["orders"] = register_orders(app, topics, settings)
-        register_order_views(app, tables["orders"])
+        tables.orders = register_orders(app, topics, settings)
+        register_order_views(app, tables.orders)
     if "wallets" in roles:
-        wallet_client, tables["wallets"] = register_wallets(app, gateway_provider, settings)
-        register_wallet_views(app, tables["wallets"], wallet_client)
+        wallet_client, tables.wallets = register_wallets(app, topics, gateway_provider,
+                                                         settings)
+        register_wallet_views(app, tables.wallets, wallet_client)
     if "fulfillment" in roles:
-        tables["fulfillment"] = register_fulfillment(app, topics, settings)
+        tables.fulfillment = register_fulfillment(app, topics, settings)
     if "analytics" in roles:
-        tables["analytics"] = register_analytics(app, settings)
-        register_analytics_views(app, tables["analytics"])
+        tables.analytics = register_analytics(app, topics, settings)
+        register_analytics_views(app, tables.analytics)
     register_health(app)
     return Paystream(app=app, settings=settings, topics=topics, tables=tables)

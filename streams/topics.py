@@ -13,12 +13,16 @@ from dataclasses import dataclass
 import faust
 
 from streams.channels import (
+    ANALYTICS_FACTS,
     FULFILLMENT_REQUESTED,
     ORDER_ANOMALIES,
     ORDER_CREATED,
     OUTCOME_TOPICS,
+    PAYMENT_DEPOSITED,
     PAYMENT_REQUESTS,
     PAYMENT_REQUESTS_DLQ,
+    WALLET_COMMANDS,
+    WALLET_REPLIES,
 )
 
 
@@ -30,6 +34,14 @@ class Topics:
     order_created: faust.TopicT
     order_anomalies: faust.TopicT
     fulfillment_requested: faust.TopicT
+    # Worker-internal: wallet commands and replies, analytics facts by minute.
+    wallet_commands: faust.TopicT
+    wallet_replies: faust.TopicT
+    analytics_facts: faust.TopicT
+    # Agent sources spanning several topics (or one topic read by a second agent).
+    order_events: faust.TopicT
+    all_outcomes: faust.TopicT
+    deposits: faust.TopicT
 
     def outcome(self, event_type: str) -> faust.TopicT:
         return self.outcomes[event_type]
@@ -40,6 +52,10 @@ def declare_topics(app: faust.App, partitions: int) -> Topics:
         return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw",
                          value_serializer="raw", partitions=partitions)
 
+    def source(*names: str) -> faust.TopicT:
+        return app.topic(*names, key_type=bytes, value_type=bytes, key_serializer="raw",
+                         value_serializer="raw")
+
     return Topics(
         payment_requests=topic(PAYMENT_REQUESTS),
         dead_letters=topic(PAYMENT_REQUESTS_DLQ),
@@ -47,4 +63,10 @@ def declare_topics(app: faust.App, partitions: int) -> Topics:
         order_created=topic(ORDER_CREATED),
         order_anomalies=topic(ORDER_ANOMALIES),
         fulfillment_requested=topic(FULFILLMENT_REQUESTED),
+        wallet_commands=topic(WALLET_COMMANDS),
+        wallet_replies=topic(WALLET_REPLIES),
+        analytics_facts=topic(ANALYTICS_FACTS),
+        order_events=source(ORDER_CREATED, *OUTCOME_TOPICS),
+        all_outcomes=source(*OUTCOME_TOPICS),
+        deposits=source(PAYMENT_DEPOSITED),
     )

@@ -15,9 +15,10 @@ from streams.settings import WorkerSettings
 
 
 def run_worker(settings: WorkerSettings | None = None, loglevel: str = "info") -> None:
-    # The gateway SDK is synchronous and runs in many threads; a shorter GIL switch
-    # interval lets a thread whose HTTP answer arrived resume sooner, which is latency
-    # the in-flight slot would otherwise sit through.
+    # By default the gateway SDK runs on the event loop's own thread (see
+    # gateway.async_transport); with `transport="threads"` it runs on a thread pool, and
+    # a shorter GIL switch interval lets a thread whose HTTP answer arrived resume sooner,
+    # which is latency the in-flight slot would otherwise sit through.
     sys.setswitchinterval(0.001)
     configure_logging("worker", loglevel.upper())
     paystream = create_app(settings)

@@ -17,15 +17,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
 
-import faust
 from pydantic import BaseModel, ConfigDict
 
 from schemas.outcomes import OutcomeEvent
 from schemas.payment_request import PaymentKind, PaymentMethodType
 from schemas.types import UtcDatetime
-from tables.payments import raw_table
 
-ANALYTICS_TABLE: Final = "analytics-minutes"
 WINDOW: Final = timedelta(minutes=1)
 WINDOW_KEY_FORMAT: Final = "%Y-%m-%dT%H:%MZ"
 UNKNOWN: Final = "unknown"
@@ -131,21 +128,3 @@ def add_fact(window: AnalyticsWindow | None, fact: AnalyticsFact) -> AnalyticsWi
         elif fact.event_type == "payment-declined":
             update["declined"] = window.declined + 1
     return window.model_copy(update=update)
-
-
-def declare_analytics_table(app: faust.App, partitions: int) -> Any:
-    return raw_table(app, ANALYTICS_TABLE, partitions,
-                     "Outcome counts and amounts per one-minute tumbling window")
-
-
-class FaustAnalyticsStore:
-    def __init__(self, table: Any) -> None:
-        self.table = table
-
-    def get(self, key: str) -> AnalyticsWindow | None:
-        raw = self.table.get(key.encode("utf-8"))
-        return None if raw is None else AnalyticsWindow.model_validate_json(raw)
-
-    def put(self, window: AnalyticsWindow) -> None:
-        key = window_key(window.window_start).encode("utf-8")
-        self.table[key] = window.model_dump_json().encode("utf-8")

@@ -16,16 +16,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.money import Money
-from schemas.orders import FulfillmentRequested, OrderAnomaly, OrderCreated
+from schemas.orders import OrderAnomaly, OrderCreated
 from schemas.outcomes import OutcomeEvent, PaymentOutcome
-from schemas.payment_request import PaymentKind, PaymentMethodType
-from schemas.types import derived_event_id
+from schemas.payment_request import PaymentMethodType
+from tables.order_state import APPROVABLE_STATES, OrderState, compare_amounts
 
 # Enough to recognise any realistic redelivery of an order's events, small enough
 # that a table value stays a few KiB.
@@ -34,37 +33,6 @@ MAX_SEEN_EVENT_IDS: Final = 256
 # the held events are applied with an anomaly rather than waiting forever.
 MAX_PENDING: Final = 32
 MAX_ANOMALIES: Final = 100
-
-
-class OrderState(StrEnum):
-    CREATED = "CREATED"
-    AUTHORIZED = "AUTHORIZED"
-    PAID = "PAID"
-    PARTIALLY_REFUNDED = "PARTIALLY_REFUNDED"
-    REFUNDED = "REFUNDED"
-    REVERSED = "REVERSED"
-    DECLINED = "DECLINED"
-    FAILED = "FAILED"
-
-
-TERMINAL_STATES: Final = frozenset({OrderState.REFUNDED, OrderState.REVERSED})
-
-# A declined or failed authorization leaves the order payable: the customer may retry
-# with another payment method, so approve is accepted again from those states.
-_ALLOWED_KINDS: Final[dict[OrderState, frozenset[PaymentKind]]] = {
-    OrderState.CREATED: frozenset({"approve"}),
-    OrderState.DECLINED: frozenset({"approve"}),
-    OrderState.FAILED: frozenset({"approve"}),
-    OrderState.AUTHORIZED: frozenset({"deposit", "reverse"}),
-    # Reverse of a paid order works only until settlement and refund only after it;
-    # the order does not know settlement, the executor's ledger decides.
-    OrderState.PAID: frozenset({"refund", "reverse"}),
-    OrderState.PARTIALLY_REFUNDED: frozenset({"refund"}),
-    OrderState.REFUNDED: frozenset(),
-    OrderState.REVERSED: frozenset(),
-}
-
-_APPROVABLE: Final = frozenset({OrderState.CREATED, OrderState.DECLINED, OrderState.FAILED})
 
 
 class HistoryEntry(BaseModel):
@@ -137,11 +105,6 @@ class ApplyResult:
     duplicate: bool = False
     held: bool = False
     anomalies: list[Anomaly] = field(default_factory=list)
-
-
-
-def allowed_kinds(state: OrderState) -> set[PaymentKind]:
-    return set(_ALLOWED_KINDS[state])
 
 
 def new_order(order_id: str, customer_id: str, at: datetime) -> Order:
@@ -248,18 +211,6 @@ def skip_gap(order: Order) -> ApplyResult:
                        anomalies=[anomaly, *result.anomalies])
 
 
-def apply_all(order: Order | None, events: Iterable[OutcomeEvent | OrderCreated]) -> Order:
-    """Fold a batch of events; mainly for replays and tests."""
-    for event in events:
-        if isinstance(event, OrderCreated):
-            order = apply_order_created(order, event)
-        else:
-            order = apply_outcome(order, event).order
-    if order is None:
-        raise ValueError("no events to build an order from")
-    return order
-
-
 def _drain(order: Order) -> ApplyResult:
     applied: list[OutcomeEvent] = []
     anomalies: list[Anomaly] = []
@@ -306,7 +257,7 @@ def _transition(order: Order, event: OutcomeEvent) -> tuple[OrderState, dict[str
     state = order.state
     kind = event.event_type
     if kind == "payment-approved":
-        if state not in _APPROVABLE:
+        if state not in APPROVABLE_STATES:
             return f"approved while {state}"
         authorized = event.authorized_amount or event.amount
         if authorized is None:
@@ -324,7 +275,7 @@ def _transition(order: Order, event: OutcomeEvent) -> tuple[OrderState, dict[str
         captured = event.captured_amount or event.amount or order.authorized_amount
         if captured is None or order.authorized_amount is None:
             return "deposited without an amount"
-        problem = _compare(captured, order.authorized_amount, "captured", "authorized")
+        problem = compare_amounts(captured, order.authorized_amount, "captured", "authorized")
         if problem:
             return problem
         return OrderState.PAID, {"captured_amount": captured}
@@ -345,7 +296,7 @@ def _transition(order: Order, event: OutcomeEvent) -> tuple[OrderState, dict[str
             refunded = (order.refunded_amount or Money.zero(captured.currency)) + event.amount
         else:
             refunded = captured
-        problem = _compare(refunded, captured, "refunded", "captured")
+        problem = compare_amounts(refunded, captured, "refunded", "captured")
         if problem:
             return problem
         refund_ids = order.refund_transaction_ids
@@ -357,22 +308,14 @@ def _transition(order: Order, event: OutcomeEvent) -> tuple[OrderState, dict[str
     if kind == "payment-declined":
         # Only a refused authorization says something about the order itself; a refused
         # capture or refund leaves it where it was (recorded in history for support).
-        if event.request_kind == "approve" and state in _APPROVABLE:
+        if event.request_kind == "approve" and state in APPROVABLE_STATES:
             return OrderState.DECLINED, {}
         return state, {}
     if kind == "payment-failed":
-        if event.request_kind == "approve" and state in _APPROVABLE:
+        if event.request_kind == "approve" and state in APPROVABLE_STATES:
             return OrderState.FAILED, {}
         return state, {}
     return f"unknown event type {kind}"
-
-
-def _compare(amount: Money, limit: Money, what: str, of: str) -> str | None:
-    if amount.currency != limit.currency:
-        return f"{what} in {amount.currency} but {of} in {limit.currency}"
-    if amount.amount > limit.amount:
-        return f"{what} {amount} exceeds {of} {limit}"
-    return None
 
 
 def _currency_of(event: PaymentOutcome) -> str | None:
@@ -410,63 +353,6 @@ def _with_anomaly(order: Order, anomaly: Anomaly) -> Order:
     )
 
 
-# ------------------------------------------------------------- requests (orchestrator)
-
-
-def check_request(order: Order | None, kind: PaymentKind, amount: Money | None) -> str | None:
-    """Why a new request should be refused now (HTTP 409), or None if it may proceed.
-
-    Advisory: it sees only applied outcomes, not requests still in flight; the executor's
-    ledger makes the binding decision.
-    """
-    state = order.state if order is not None else None
-    if order is not None and amount is not None and order.currency is not None \
-            and amount.currency != order.currency:
-        return f"{kind} in {amount.currency} but the order is in {order.currency}"
-    if kind == "approve":
-        if state is None or state in _APPROVABLE:
-            return None
-        return f"approve requested but the order is already {_describe(state)}"
-    if kind == "deposit":
-        if state == OrderState.AUTHORIZED:
-            assert order is not None
-            if amount is not None and order.authorized_amount is not None:
-                return _compare(amount, order.authorized_amount, "deposit", "the authorized")
-            return None
-        if state in (None, *_APPROVABLE):
-            return "deposit requested but the order has no authorization"
-        return f"deposit requested but the order is already {_describe(state)}"
-    if kind == "reverse":
-        if state in (OrderState.AUTHORIZED, OrderState.PAID):
-            return None
-        if state in (None, *_APPROVABLE):
-            return "reverse requested but the order has no authorization"
-        return f"reverse requested but the order is already {_describe(state)}"
-    # refund
-    if state in (OrderState.PAID, OrderState.PARTIALLY_REFUNDED):
-        assert order is not None
-        remaining = order.remaining_refundable
-        if amount is not None and remaining is not None:
-            return _compare(amount, remaining, "refund", "the refundable")
-        return None
-    if state in (None, OrderState.AUTHORIZED, *_APPROVABLE):
-        return "refund requested but the order was never paid"
-    return f"refund requested but the order is already {_describe(state)}"
-
-
-def _describe(state: OrderState | None) -> str:
-    return {
-        OrderState.AUTHORIZED: "authorized",
-        OrderState.PAID: "paid",
-        OrderState.PARTIALLY_REFUNDED: "partially refunded",
-        OrderState.REFUNDED: "fully refunded",
-        OrderState.REVERSED: "reversed",
-        OrderState.DECLINED: "declined",
-        OrderState.FAILED: "failed",
-        OrderState.CREATED: "created",
-    }.get(state, "unknown") if state is not None else "unknown"
-
-
 # ------------------------------------------------------------ follow-up wire events
 
 
@@ -480,26 +366,9 @@ def anomaly_events(order: Order, anomalies: Iterable[Anomaly]) -> list[OrderAnom
     ]
 
 
-def fulfillment_for(result: ApplyResult) -> FulfillmentRequested | None:
-    """The fulfillment-requested message if this apply call made the order PAID.
-
-    Its id derives from the deposit event, so a replay re-emits the same message.
-    Nothing is requested if the same call already reversed or fully refunded the order
-    (held events drained together); fulfillment must consume payment-reversed anyway,
-    since a reversal can also arrive after the request went out.
-    """
-    if result.order.state in TERMINAL_STATES:
-        return None
-    applied_ids = {e.event_id for e in result.applied}
-    for entry in result.order.history:
-        if (entry.event_id in applied_ids and entry.to_state == OrderState.PAID
-                and entry.from_state != OrderState.PAID):
-            order = result.order
-            assert order.captured_amount is not None
-            return FulfillmentRequested(
-                event_id=derived_event_id("fulfillment", order.order_id, entry.event_id),
-                order_id=order.order_id, customer_id=order.customer_id,
-                captured_amount=order.captured_amount, correlation_id=entry.correlation_id,
-                occurred_at=entry.at,
-            )
-    return None
+def order_view(order: Order) -> dict[str, object]:
+    """The JSON an order's web view serves: the model without dedup bookkeeping."""
+    body = order.model_dump(mode="json", exclude={"seen_event_ids", "created_event_ids"})
+    # Held events are shown by position only; their content is in the outcome topics.
+    body["pending"] = sorted(order.pending)
+    return body

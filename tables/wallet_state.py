@@ -163,7 +163,7 @@ def from_vaulted(vaulted: VaultedPaymentMethod, at: datetime) -> StoredPaymentMe
     """The wallet's view of a vault answer; timestamps default to now when the vault
     does not report them."""
     return StoredPaymentMethod(
-        token=vaulted.token, type=vaulted.type.value, is_default=vaulted.is_default,
+        token=vaulted.token, type=vaulted.type, is_default=vaulted.is_default,
         card_brand=vaulted.card_brand, last_4=vaulted.last_4,
         expiration_month=vaulted.expiration_month, expiration_year=vaulted.expiration_year,
         email=vaulted.email, created_at=vaulted.created_at or at,

@@ -33,7 +33,7 @@ from schemas.money import Money
 from schemas.orders import OrderCreated
 from schemas.outcomes import outcome_adapter
 from tables.order_lifecycle import apply_order_created, apply_outcome
-from tables.orders import ORDERS_TABLE
+from tables.worker_tables import ORDERS_TABLE
 
 APP_ID = "bench-recovery"
 ID_TEMPLATE = "bench-{:010d}"

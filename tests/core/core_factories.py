@@ -1,5 +1,6 @@
 """Builders shared by the core tests (plain functions, so property tests can use them)."""
 
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -7,6 +8,7 @@ from schemas.money import Money
 from schemas.orders import OrderCreated
 from schemas.outcomes import OutcomeEvent, outcome_adapter
 from schemas.payment_request import PaymentKind, PaymentRequest
+from tables.order_lifecycle import Order, apply_order_created, apply_outcome
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 ORDER = "order-1"
@@ -68,3 +70,15 @@ def created(amount: Money | None = None, *, order_id: str = ORDER,
     return OrderCreated(event_id=event_id, order_id=order_id, customer_id="cust-1",
                         amount=amount or usd("100"), correlation_id="corr-order",
                         occurred_at=at)
+
+
+def fold(order: Order | None, events: Iterable[OutcomeEvent | OrderCreated]) -> Order:
+    """Apply a batch of events in the given order, as the order agent would one by one."""
+    for item in events:
+        if isinstance(item, OrderCreated):
+            order = apply_order_created(order, item)
+        else:
+            order = apply_outcome(order, item).order
+    if order is None:
+        raise ValueError("no events to build an order from")
+    return order

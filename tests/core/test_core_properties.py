@@ -6,29 +6,32 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
-from core_factories import T0, created, event, request, usd
+from core_factories import T0, created, event, fold, request, usd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agents.payment_flow import (
-    AlreadyProcessed,
-    Authorize,
-    Capture,
-    Decline,
-    GatewayResult,
-    PaymentLedgerEntry,
-    Refund,
-    Void,
-    backoff_delay,
-    conclude,
-    decide,
-    with_status,
-)
 from schemas.money import Money, MoneyError
 from schemas.orders import OrderCreated
 from schemas.outcomes import OutcomeEvent
 from schemas.payment_request import PAYMENT_KINDS, PaymentKind
-from tables.order_lifecycle import Order, OrderState, apply_all, apply_order_created, apply_outcome
+from tables.order_lifecycle import Order, apply_order_created, apply_outcome
+from tables.order_state import OrderState
+from tables.payment_ledger import (
+    GatewayResult,
+    PaymentLedgerEntry,
+    backoff_delay,
+    conclude,
+    with_status,
+)
+from tables.payment_plan import (
+    AlreadyProcessed,
+    Authorize,
+    Capture,
+    Decline,
+    Refund,
+    Void,
+    plan_request,
+)
 
 # ------------------------------------------------------------------ gateway model
 
@@ -121,12 +124,12 @@ def run_executor(plan: list[tuple[str, Money | None]]) -> tuple[PaymentLedgerEnt
             continue
         if kind == "redeliver":
             if last_request is not None:
-                assert isinstance(decide(entry, last_request), AlreadyProcessed)
+                assert isinstance(plan_request(entry, last_request), AlreadyProcessed)
             continue
         req = request(kind, amount, key=f"k{i}")  # type: ignore[arg-type]
-        decision = decide(entry, req)
+        decision = plan_request(entry, req)
         assert not isinstance(decision, AlreadyProcessed)
-        result = (GatewayResult.declined_by_rule(decision) if isinstance(decision, Decline)
+        result = (GatewayResult.declined_by_rule(decision.reason) if isinstance(decision, Decline)
                   else gateway.call(decision))
         entry, outcome = conclude(entry, req, result, occurred_at=T0 + timedelta(minutes=i))
         events.append(outcome)
@@ -168,7 +171,7 @@ def test_order_agrees_with_the_ledger_without_anomalies(
     entry, events = run_executor(plan)
     if entry is None:
         return
-    order = apply_all(None, events)
+    order = fold(None, events)
     check_order(order)
     assert order.anomalies == ()
     assert order.last_sequence == entry.next_sequence - 1
@@ -208,9 +211,9 @@ def test_any_delivery_order_with_duplicates_converges(
     data: st.DataObject, plan: list[tuple[str, Money | None]],
 ) -> None:
     _, events = run_executor(plan)
-    in_order = apply_all(None, [created(usd("100")), *events])
+    in_order = fold(None, [created(usd("100")), *events])
     shuffled = data.draw(deliveries(events))
-    assert apply_all(None, shuffled) == in_order
+    assert fold(None, shuffled) == in_order
 
 
 names = st.sampled_from(["approved", "deposited", "reversed", "refunded", "declined", "failed"])
@@ -237,7 +240,7 @@ def test_arbitrary_streams_never_raise_keep_invariants_and_converge(
         order = apply_outcome(order, outcome).order
         check_order(order)
     assert order is not None and order.pending == {}
-    assert apply_all(None, data.draw(deliveries(events))) == order
+    assert fold(None, data.draw(deliveries(events))) == order
 
 
 @given(st.integers(min_value=0, max_value=10**6), st.integers(min_value=0, max_value=10**6))

@@ -17,7 +17,8 @@ from api_edge.idempotency import (
     downstream_key,
 )
 from schemas.money import Money
-from tables.order_lifecycle import Order, OrderState
+from tables.order_lifecycle import Order
+from tables.order_state import OrderState
 
 AT = datetime(2025, 1, 1, tzinfo=UTC)
 

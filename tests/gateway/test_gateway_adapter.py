@@ -15,10 +15,12 @@ from gateway.errors import (
     PermanentGatewayError,
 )
 from gateway.factory import build_gateway
-from gateway.port import Outcome, PaymentGateway, PaymentMethodType, TransactionResult
+from gateway.port import Outcome, PaymentGateway, TransactionResult
 from gateway.settings import GatewaySettings
 from gateway.simulator.runner import SimulatorHandle
+from gateway.statuses import CAPTURED_STATUSES
 from schemas.money import Money
+from schemas.payment_request import PaymentMethodType
 
 USD = "USD"
 
@@ -37,10 +39,10 @@ def test_adapter_satisfies_the_port(adapter: BraintreeGateway) -> None:
 
 
 @pytest.mark.parametrize(("nonce", "kind"), [
-    ("fake-valid-visa-nonce", PaymentMethodType.CREDIT_CARD),
-    ("fake-paypal-one-time-nonce", PaymentMethodType.PAYPAL),
-    ("fake-apple-pay-visa-nonce", PaymentMethodType.APPLE_PAY),
-    ("fake-android-pay-visa-nonce", PaymentMethodType.GOOGLE_PAY),
+    ("fake-valid-visa-nonce", "credit_card"),
+    ("fake-paypal-one-time-nonce", "paypal"),
+    ("fake-apple-pay-visa-nonce", "apple_pay"),
+    ("fake-android-pay-visa-nonce", "google_pay"),
 ])
 async def test_lifecycle(adapter: BraintreeGateway, bt: object, nonce: str,
                          kind: PaymentMethodType) -> None:
@@ -50,13 +52,14 @@ async def test_lifecycle(adapter: BraintreeGateway, bt: object, nonce: str,
     t = auth.transaction
     assert t is not None
     assert t.status == "authorized" and t.amount == Money.of("80.00", "EUR")
-    assert t.payment_method_type is kind and t.order_id == order_id
+    assert t.payment_method_type == kind and t.order_id == order_id
     assert t.authorized_at is not None
 
     cap = await adapter.capture(transaction_id=t.id, idempotency_key=new_key(),
                                 amount=Money.of("70.00", "EUR"))
     assert cap.transaction is not None and cap.transaction.status == "submitted_for_settlement"
-    assert cap.transaction.amount == Money.of("70.00", "EUR") and cap.transaction.is_captured
+    assert cap.transaction.amount == Money.of("70.00", "EUR")
+    assert cap.transaction.status in CAPTURED_STATUSES
     bt.testing.settle_transaction(t.id)  # type: ignore[attr-defined]
 
     r1 = await adapter.refund(transaction_id=t.id, idempotency_key=new_key(),
@@ -147,10 +150,10 @@ async def test_wrong_keys_are_an_authentication_error(sim: SimulatorHandle) -> N
 
 
 @pytest.mark.parametrize(("nonce", "kind"), [
-    ("fake-valid-visa-nonce", PaymentMethodType.CREDIT_CARD),
-    ("fake-paypal-billing-agreement-nonce", PaymentMethodType.PAYPAL),
-    ("fake-apple-pay-visa-nonce", PaymentMethodType.APPLE_PAY),
-    ("fake-android-pay-visa-nonce", PaymentMethodType.GOOGLE_PAY),
+    ("fake-valid-visa-nonce", "credit_card"),
+    ("fake-paypal-billing-agreement-nonce", "paypal"),
+    ("fake-apple-pay-visa-nonce", "apple_pay"),
+    ("fake-android-pay-visa-nonce", "google_pay"),
 ])
 async def test_vault(adapter: BraintreeGateway, nonce: str, kind: PaymentMethodType) -> None:
     customer_id = "c" + new_key()[:16]
@@ -160,8 +163,8 @@ async def test_vault(adapter: BraintreeGateway, nonce: str, kind: PaymentMethodT
     assert await adapter.create_customer(customer_id=customer_id) == customer_id
     pm = await adapter.vault_payment_method(customer_id=customer_id, nonce=nonce,
                                             make_default=True)
-    assert pm.type is kind and pm.customer_id == customer_id and pm.is_default
-    if kind is PaymentMethodType.PAYPAL:
+    assert pm.type == kind and pm.customer_id == customer_id and pm.is_default
+    if kind == "paypal":
         assert pm.email and pm.last_4 is None
     else:
         assert pm.last_4 == "1881" and pm.card_brand
@@ -170,12 +173,12 @@ async def test_vault(adapter: BraintreeGateway, nonce: str, kind: PaymentMethodT
     charge = await adapter.authorize(order_id=new_key(), amount=Money.of("9.99", USD),
                                      idempotency_key=new_key(), payment_method_token=pm.token)
     assert charge.outcome is Outcome.APPROVED
-    assert charge.transaction is not None and charge.transaction.payment_method_type is kind
+    assert charge.transaction is not None and charge.transaction.payment_method_type == kind
 
     updated = await adapter.update_payment_method(pm.token, make_default=True,
                                                   expiration_month="01", expiration_year="2032",
                                                   billing_postal_code="10001")
-    if kind is PaymentMethodType.CREDIT_CARD:
+    if kind == "credit_card":
         assert (updated.expiration_month, updated.expiration_year) == ("01", "2032")
     await adapter.delete_payment_method(pm.token)
     assert await adapter.find_payment_method(pm.token) is None

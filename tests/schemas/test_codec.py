@@ -1,22 +1,10 @@
 from datetime import UTC, datetime
 
-import pytest
-from faust.exceptions import ValueDecodeError
-from faust.serializers import codecs
-from faust.serializers.registry import Registry
-
-from schemas.codec import CODEC_FOR_TOPIC, PydanticCodec, json_bytes, register_codecs
+from schemas.codec import json_bytes
 from schemas.money import Money
-from schemas.outcomes import PaymentRefunded
-from schemas.payment_request import PaymentRequest
+from schemas.outcomes import PaymentRefunded, parse_outcome
 
 AT = datetime(2024, 5, 1, tzinfo=UTC)
-
-CONTRACT_TOPICS = {
-    "payment-requests", "payment-approved", "payment-deposited", "payment-reversed",
-    "payment-refunded", "payment-declined", "payment-failed", "payment-requests-dlq",
-    "order-created", "order-anomalies", "fulfillment-requested",
-}
 
 
 def refund_event() -> PaymentRefunded:
@@ -27,45 +15,10 @@ def refund_event() -> PaymentRefunded:
     )
 
 
-def test_every_contract_topic_has_a_registered_codec() -> None:
-    register_codecs()
-    assert set(CODEC_FOR_TOPIC) == CONTRACT_TOPICS
-    for name in CODEC_FOR_TOPIC.values():
-        assert isinstance(codecs.get_codec(name), PydanticCodec)
-
-
-def test_outcome_codec_round_trips_the_concrete_type() -> None:
-    register_codecs()
+def test_wire_form_is_compact_utf8_json_that_decodes_to_the_concrete_type() -> None:
     event = refund_event()
-    wire = codecs.dumps("outcome", event)
-    assert wire == json_bytes(event)
-    assert codecs.loads("outcome", wire) == event
-    assert type(codecs.loads("outcome", wire)) is PaymentRefunded
-
-
-def test_codec_chains_and_clones() -> None:
-    chained = PydanticCodec(PaymentRefunded) | codecs.get_codec("binary")
-    event = refund_event()
-    assert chained.loads(chained.dumps(event)) == event
-
-
-def test_dicts_are_validated_before_they_reach_a_topic() -> None:
-    codec = PydanticCodec(PaymentRequest)
-    with pytest.raises(ValueError):
-        codec.dumps({"kind": "approve"})
-
-
-def test_faust_registry_uses_the_codec_for_untyped_values() -> None:
-    register_codecs()
-    registry = Registry(key_serializer="raw", value_serializer="outcome")
-    event = refund_event()
-    data = registry.dumps_value(None, event)
-    assert data is not None
-    assert registry.loads_value(None, data) == event
-    with pytest.raises(ValueDecodeError):
-        registry.loads_value(None, b'{"event_type": "payment-refunded"}')
-
-
-def test_codec_needs_a_model() -> None:
-    with pytest.raises(TypeError):
-        PydanticCodec()
+    wire = json_bytes(event)
+    assert wire.decode("utf-8") == event.model_dump_json()
+    assert b": " not in wire and b", " not in wire
+    decoded = parse_outcome(wire)
+    assert decoded == event and type(decoded) is PaymentRefunded

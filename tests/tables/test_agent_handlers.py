@@ -10,14 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from gateway.errors import PermanentGatewayError
-from gateway.port import PaymentMethodType, VaultedPaymentMethod
+from gateway.port import VaultedPaymentMethod
 from schemas.codec import json_bytes
 from schemas.dead_letter import DeadLetter
 from schemas.orders import FulfillmentRequested, OrderAnomaly
-from tables.order_lifecycle import OrderState
-from tables.orders import FaustOrderStore
-from tables.wallet_state import AddMethod, DeleteMethod, UpdateMethod
-from tables.wallets import FaustWalletStore
+from tables.model_table import ModelTable
+from tables.order_lifecycle import Order
+from tables.order_state import OrderState
+from tables.wallet_state import AddMethod, DeleteMethod, UpdateMethod, Wallet
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "core"))
 from core_factories import created, event, usd
@@ -42,7 +42,7 @@ class Recorder:
 def order_handler() -> tuple[OrderEventHandler, dict[bytes, bytes], Recorder]:
     table: dict[bytes, bytes] = {}
     rec = Recorder()
-    return OrderEventHandler(FaustOrderStore(table), rec.anomaly, rec.dead_letter), table, rec
+    return OrderEventHandler(ModelTable(table, Order), rec.anomaly, rec.dead_letter), table, rec
 
 
 async def test_order_handler_applies_out_of_order_and_ignores_duplicates() -> None:
@@ -56,7 +56,7 @@ async def test_order_handler_applies_out_of_order_and_ignores_duplicates() -> No
     assert order is not None and order.state is OrderState.PAID
     again = await handler.handle("payment-approved", b"order-1", json_bytes(approved))
     assert again == order
-    assert len(FaustOrderStore(table).get("order-1").history) == 2  # type: ignore[union-attr]
+    assert len(ModelTable(table, Order).get("order-1").history) == 2  # type: ignore[union-attr]
     assert rec.anomalies == [] and rec.dead == []
 
 
@@ -82,7 +82,7 @@ async def test_fulfillment_once_per_order() -> None:
     async def publish(request: FulfillmentRequested) -> None:
         sent.append(request)
 
-    handler = FulfillmentHandler(table, publish)
+    handler = FulfillmentHandler(ModelTable(table, FulfillmentRequested), publish)
     deposited = json_bytes(event("deposited", 2, usd("40"), captured_amount=usd("40")))
     first = await handler.handle(deposited)
     assert first is not None and first.captured_amount == usd("40")
@@ -108,7 +108,7 @@ class FakeVault:
             raise PermanentGatewayError("Unknown nonce", operation="vault")
         token = f"tok{len(self.methods) + 1}"
         self.methods[token] = VaultedPaymentMethod(
-            token=token, customer_id=customer_id, type=PaymentMethodType.CREDIT_CARD,
+            token=token, customer_id=customer_id, type="credit_card",
             is_default=make_default or not self.methods, card_brand="Visa", last_4="1881",
             expiration_month="12", expiration_year="2030")
         return self.methods[token]
@@ -132,7 +132,7 @@ class FakeVault:
 async def test_wallet_commands_against_a_fake_vault() -> None:
     table: dict[bytes, bytes] = {}
     vault = FakeVault()
-    handler = WalletCommandHandler(vault, FaustWalletStore(table),  # type: ignore[arg-type]
+    handler = WalletCommandHandler(vault, ModelTable(table, Wallet),  # type: ignore[arg-type]
                                    clock=lambda: datetime(2025, 1, 1, tzinfo=UTC))
 
     def cmd(model: Any) -> bytes:
@@ -160,6 +160,6 @@ async def test_wallet_commands_against_a_fake_vault() -> None:
     gone = await handler.handle(cmd(DeleteMethod(command_id="d1", customer_id="c1",
                                                  token="tok1")))
     assert gone["status"] == 204 and "tok1" not in vault.methods
-    wallet = FaustWalletStore(table).get("c1")
+    wallet = ModelTable(table, Wallet).get("c1")
     assert wallet is not None and wallet.methods == ()
     assert (await handler.handle(b"{}"))["status"] == 400

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from gateway.port import PaymentMethodType, VaultedPaymentMethod
+from gateway.port import VaultedPaymentMethod
 from tables.wallet_state import (
     MAX_RECENT_COMMANDS,
     AddMethod,
@@ -70,7 +70,7 @@ def test_replies_are_remembered_within_a_bound() -> None:
 
 
 def test_from_vaulted_keeps_display_data_only() -> None:
-    vaulted = VaultedPaymentMethod(token="tok", customer_id="c1", type=PaymentMethodType.PAYPAL,
+    vaulted = VaultedPaymentMethod(token="tok", customer_id="c1", type="paypal",
                                    is_default=True, email="jane@example.com")
     stored = from_vaulted(vaulted, T0)
     assert stored.type == "paypal" and stored.email == "jane@example.com"

@@ -48,7 +48,6 @@ the vault is unavailable (retry), 504 when the wallet agent did not answer in ti
 from __future__ import annotations
 
 import asyncio
-import re
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -58,13 +57,14 @@ import aiohttp
 import faust
 from faust.web import Request, Response, View
 from faust.web.exceptions import ServiceUnavailable
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from agents.wallets import WalletClient, error_body
+from schemas.types import IdempotencyKey
 from streams.logs import get_logger
-from tables.analytics import FaustAnalyticsStore, parse_window_key, window_key
-from tables.order_lifecycle import Order
-from tables.orders import order_key, order_view
+from tables.analytics import AnalyticsWindow, parse_window_key, window_key
+from tables.model_table import ModelTable
+from tables.order_lifecycle import Order, order_view
 from tables.wallet_state import (
     AddMethod,
     DeleteMethod,
@@ -75,12 +75,11 @@ from tables.wallet_state import (
     Wallet,
     WalletCommand,
 )
-from tables.wallets import wallet_key
 
 log = get_logger("paystream.views")
 
 ASK_TIMEOUT_S: Final = 30.0
-_IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_IDEMPOTENCY_KEY: TypeAdapter[str] = TypeAdapter(IdempotencyKey)
 
 Handler = Callable[..., Awaitable[Response]]
 
@@ -89,12 +88,13 @@ def _error(view: View, status: int, title: str, detail: str, **extra: Any) -> Re
     return view.json(error_body(status, title, detail, **extra), status=status)
 
 
-def _routed(app: faust.App, table: Any, match_info: str) -> Callable[[Handler], Handler]:
+def _routed(app: faust.App, store: ModelTable[Any],
+            match_info: str) -> Callable[[Handler], Handler]:
     """`app.table_route` plus JSON errors while ownership is unknown or the owner is away
     (between a worker's death and the rebalance that moves its partitions)."""
 
     def decorator(fun: Handler) -> Handler:
-        routed = app.table_route(table=table, match_info=match_info)(fun)
+        routed = app.table_route(table=store.table, match_info=match_info)(fun)
 
         async def handler(view: View, request: Request, **kwargs: Any) -> Response:
             try:
@@ -116,15 +116,15 @@ def _routed(app: faust.App, table: Any, match_info: str) -> Callable[[Handler], 
 # ------------------------------------------------------------------------------ orders
 
 
-def register_order_views(app: faust.App, table: Any) -> None:
+def register_order_views(app: faust.App, orders: ModelTable[Order]) -> None:
     @app.page("/orders/{order_id}")
     class OrderView(View):
-        @_routed(app, table, "order_id")
+        @_routed(app, orders, "order_id")
         async def get(self, request: Request, order_id: str) -> Response:
-            raw = table.get(order_key(order_id))
-            if raw is None:
+            order = orders.get(order_id)
+            if order is None:
                 return _error(self, 404, "Order not found", f"no order {order_id}")
-            return self.json(order_view(Order.model_validate_json(raw)))
+            return self.json(order_view(order))
 
 
 # ----------------------------------------------------------------------------- wallets
@@ -158,16 +158,17 @@ async def _json_body(request: Request) -> dict[str, Any] | None:
     return body if isinstance(body, dict) else None
 
 
-def register_wallet_views(app: faust.App, table: Any, client: WalletClient) -> None:
-    def load(customer_id: str) -> Wallet | None:
-        raw = table.get(wallet_key(customer_id))
-        return None if raw is None else Wallet.model_validate_json(raw)
+def register_wallet_views(app: faust.App, wallets: ModelTable[Wallet],
+                          client: WalletClient) -> None:
+    load = wallets.get
 
     def command_id(view: View, request: Request) -> str | Response:
         key = request.headers.get("Idempotency-Key")
         if key is None:
             return uuid.uuid4().hex
-        if not _IDEMPOTENCY_KEY.match(key):
+        try:
+            _IDEMPOTENCY_KEY.validate_python(key)
+        except ValidationError:
             return _error(view, 400, "Invalid Idempotency-Key",
                           "use 1 to 64 characters from A-Z a-z 0-9 _ -")
         return key
@@ -186,7 +187,7 @@ def register_wallet_views(app: faust.App, table: Any, client: WalletClient) -> N
 
     @app.page("/wallets/{customer_id}")
     class WalletView(View):
-        @_routed(app, table, "customer_id")
+        @_routed(app, wallets, "customer_id")
         async def get(self, request: Request, customer_id: str) -> Response:
             wallet = load(customer_id)
             if wallet is None:
@@ -196,7 +197,7 @@ def register_wallet_views(app: faust.App, table: Any, client: WalletClient) -> N
 
     @app.page("/wallets/{customer_id}/methods")
     class MethodsView(View):
-        @_routed(app, table, "customer_id")
+        @_routed(app, wallets, "customer_id")
         async def get(self, request: Request, customer_id: str) -> Response:
             wallet = load(customer_id)
             if wallet is None:
@@ -222,7 +223,7 @@ def register_wallet_views(app: faust.App, table: Any, client: WalletClient) -> N
 
     @app.page("/wallets/{customer_id}/methods/{token}")
     class MethodView(View):
-        @_routed(app, table, "customer_id")
+        @_routed(app, wallets, "customer_id")
         async def get(self, request: Request, customer_id: str, token: str) -> Response:
             wallet = load(customer_id)
             method = wallet.method(token) if wallet is not None else None
@@ -262,16 +263,14 @@ def register_wallet_views(app: faust.App, table: Any, client: WalletClient) -> N
 MAX_RECENT_MINUTES: Final = 60
 
 
-def register_analytics_views(app: faust.App, table: Any) -> None:
-    store = FaustAnalyticsStore(table)
-
+def register_analytics_views(app: faust.App, store: ModelTable[AnalyticsWindow]) -> None:
     def local_window(key: str) -> dict[str, Any] | None:
         window = store.get(key)
         return None if window is None else window.view()
 
     @app.page("/analytics/windows/{window}")
     class WindowView(View):
-        @_routed(app, table, "window")
+        @_routed(app, store, "window")
         async def get(self, request: Request, window: str) -> Response:
             try:
                 parse_window_key(window)
@@ -286,7 +285,7 @@ def register_analytics_views(app: faust.App, table: Any) -> None:
     async def fetch(key: str) -> dict[str, Any] | None:
         # Each minute lives on the worker owning its key; ask that one.
         try:
-            owner = app.router.key_store(table.name, key)
+            owner = app.router.key_store(store.name, key)
         except KeyError:
             return None
         if (owner.host, owner.port) == (app.conf.canonical_url.host,

@@ -1,25 +1,27 @@
 import pytest
 from core_factories import T0, request, usd
 
-from agents.payment_flow import (
+from schemas.money import Money
+from schemas.outcomes import PaymentApproved, PaymentDeclined, PaymentDeposited, PaymentRefunded
+from schemas.payment_request import PaymentRequest
+from tables.payment_ledger import (
+    GatewayResult,
+    PaymentLedgerEntry,
+    backoff_delay,
+    conclude,
+    record_result,
+    with_status,
+)
+from tables.payment_plan import (
     AlreadyProcessed,
     Authorize,
     Capture,
     Decline,
-    GatewayResult,
-    PaymentLedgerEntry,
     Refund,
     Void,
-    backoff_delay,
-    conclude,
-    decide,
     needs_status_refresh,
-    record_result,
-    with_status,
+    plan_request,
 )
-from schemas.money import Money
-from schemas.outcomes import PaymentApproved, PaymentDeclined, PaymentDeposited, PaymentRefunded
-from schemas.payment_request import PaymentRequest
 
 
 def ok(**kw: object) -> GatewayResult:
@@ -47,7 +49,7 @@ def refund(entry: PaymentLedgerEntry, amount: str | None, key: str) -> PaymentLe
 
 
 def test_approve_of_a_new_order_authorizes_without_leaking_the_nonce() -> None:
-    decision = decide(None, request("approve", usd("10")))
+    decision = plan_request(None, request("approve", usd("10")))
     assert isinstance(decision, Authorize)
     assert decision.amount == usd("10") and decision.payment_method_nonce == "fake-valid-nonce"
     assert decision.idempotency_key == "idem-approve"
@@ -55,13 +57,13 @@ def test_approve_of_a_new_order_authorizes_without_leaking_the_nonce() -> None:
 
 
 def test_second_approve_is_declined() -> None:
-    decision = decide(authorized(), request("approve", usd("10"), key="a2"))
+    decision = plan_request(authorized(), request("approve", usd("10"), key="a2"))
     assert decision == Decline("approve requested but the order already has an authorization")
 
 
 def test_redelivered_request_is_already_processed() -> None:
     entry = authorized()
-    decision = decide(entry, request("approve", usd("100"), key="a1"))
+    decision = plan_request(entry, request("approve", usd("100"), key="a1"))
     assert decision == AlreadyProcessed(entry.processed["a1"])
 
 
@@ -83,36 +85,37 @@ def test_redelivered_request_is_already_processed() -> None:
     ],
 )
 def test_declines(entry: PaymentLedgerEntry | None, req: PaymentRequest, expected: str) -> None:
-    decision = decide(entry, req)
+    decision = plan_request(entry, req)
     assert isinstance(decision, Decline) and expected in decision.reason
 
 
 def test_full_and_partial_capture() -> None:
-    assert decide(authorized(), request("deposit", key="d")) == Capture(
+    assert plan_request(authorized(), request("deposit", key="d")) == Capture(
         "tx-auth", usd("100"), "d")
-    assert decide(authorized(), request("deposit", usd("40"), key="d")) == Capture(
+    assert plan_request(authorized(), request("deposit", usd("40"), key="d")) == Capture(
         "tx-auth", usd("40"), "d")
     entry = captured(capture="40", settled=False)
     assert entry.captured == usd("40") and entry.status == "submitted_for_settlement"
 
 
 def test_reverse_voids_an_authorization_or_an_unsettled_capture() -> None:
-    assert decide(authorized(), request("reverse", key="v")) == Void("tx-auth", "v")
-    assert decide(captured(settled=False), request("reverse", key="v")) == Void("tx-auth", "v")
+    assert plan_request(authorized(), request("reverse", key="v")) == Void("tx-auth", "v")
+    unsettled = captured(settled=False)
+    assert plan_request(unsettled, request("reverse", key="v")) == Void("tx-auth", "v")
     entry, event = conclude(authorized(), request("reverse", key="v"), ok(), occurred_at=T0)
     assert entry.status == "voided" and event.event_type == "payment-reversed"
-    again = decide(entry, request("approve", usd("1"), key="a9"))
+    again = plan_request(entry, request("approve", usd("1"), key="a9"))
     assert isinstance(again, Decline) and "reversed" in again.reason
 
 
 def test_repeated_partial_refunds_up_to_the_capture() -> None:
     entry = captured(capture="60")
-    assert decide(entry, request("refund", usd("20"), key="r1")) == Refund(
+    assert plan_request(entry, request("refund", usd("20"), key="r1")) == Refund(
         "tx-auth", usd("20"), "r1")
     entry = refund(entry, "20", "r1")
     entry = refund(entry, "15", "r2")
     assert entry.refunded == usd("35") and entry.refund_transaction_ids == ("tx-r1", "tx-r2")
-    assert decide(entry, request("refund", key="r3")) == Refund("tx-auth", usd("25"), "r3")
+    assert plan_request(entry, request("refund", key="r3")) == Refund("tx-auth", usd("25"), "r3")
     entry = refund(entry, None, "r3")
     assert entry.refunded == entry.captured == usd("60")
     assert entry.status == "settled"
@@ -124,7 +127,7 @@ def test_status_refresh_is_wanted_only_while_settling() -> None:
     assert not needs_status_refresh(unsettled, request("deposit", key="d2"))
     assert not needs_status_refresh(captured(), request("refund", key="r"))
     assert not needs_status_refresh(None, request("refund", key="r"))
-    assert isinstance(decide(with_status(unsettled, "settling"), request("refund", key="r")),
+    assert isinstance(plan_request(with_status(unsettled, "settling"), request("refund", key="r")),
                       Refund)
 
 
@@ -137,7 +140,7 @@ def test_gateway_decline_of_an_approve_allows_a_retry() -> None:
     assert isinstance(event, PaymentDeclined)
     assert event.reason == "Insufficient Funds" and event.processor_response_code == "2001"
     assert entry.status == "processor_declined" and not entry.has_live_authorization
-    assert isinstance(decide(entry, request("approve", usd("20"), key="a2")), Authorize)
+    assert isinstance(plan_request(entry, request("approve", usd("20"), key="a2")), Authorize)
 
 
 def test_outcomes_carry_sequence_running_totals_and_stable_ids() -> None:
@@ -145,10 +148,10 @@ def test_outcomes_carry_sequence_running_totals_and_stable_ids() -> None:
                                ok(transaction_id="tx"), occurred_at=T0)
     entry, deposited = conclude(entry, request("deposit", key="d"), ok(), occurred_at=T0)
     entry = with_status(entry, "settled")
-    refusal = decide(entry, request("deposit", key="d2"))
+    refusal = plan_request(entry, request("deposit", key="d2"))
     assert isinstance(refusal, Decline)
     entry, declined = conclude(entry, request("deposit", key="d2"),
-                               GatewayResult.declined_by_rule(refusal), occurred_at=T0)
+                               GatewayResult.declined_by_rule(refusal.reason), occurred_at=T0)
     entry, refunded = conclude(entry, request("refund", usd("5"), key="r"),
                                ok(transaction_id="tx-r"), occurred_at=T0)
     assert isinstance(approved, PaymentApproved) and isinstance(deposited, PaymentDeposited)

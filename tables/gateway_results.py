@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import cast
 
-from agents.payment_flow import GatewayResult, TransactionStatus
 from gateway.errors import PermanentGatewayError
 from gateway.port import Outcome, Transaction, TransactionResult
+from gateway.statuses import TransactionStatus
 from schemas.payment_request import PaymentKind
+from tables.payment_ledger import GatewayResult
 
 
 def from_transaction_result(kind: PaymentKind, result: TransactionResult) -> GatewayResult:

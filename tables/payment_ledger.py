@@ -1,0 +1,278 @@
+"""The executor's state core: per-order payment ledger, in-flight calls and the fold of results.
+
+No I/O and no faust: the executor loads the entry for the request's order, asks
+`tables.payment_plan.plan_request` what to do, performs the gateway call, then `conclude`
+folds the result into the entry and builds the outcome event to publish. Keeping this pure
+is what lets every rule here be tested exhaustively without a broker or a gateway.
+
+Idempotency: a request whose idempotency key is already in `processed` is planned as
+AlreadyProcessed so the executor re-publishes nothing and decides nothing again (a second
+decision on a redelivered approve would wrongly decline it as "already authorized"). A
+crash between the gateway call and the ledger write is covered by the gateway itself: the
+idempotency key is also Braintree's api_request_key, so repeating the call returns the
+original result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gateway.statuses import LIVE_STATUSES, TransactionStatus
+from schemas.money import Money
+from schemas.outcomes import (
+    SUCCESS_EVENT_FOR_KIND,
+    OutcomeEvent,
+    PaymentDeclined,
+    PaymentFailed,
+    PaymentOutcome,
+    outcome_event_id,
+    outcome_for_request,
+)
+from schemas.payment_request import PaymentMethodType, PaymentRequest
+
+
+class PaymentLedgerEntry(BaseModel):
+    """What the executor knows about one order's payment. Immutable."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    order_id: str
+    customer_id: str
+    transaction_id: str | None = None
+    # As last reported by the gateway (the executor may refresh it before deciding).
+    status: TransactionStatus | None = None
+    currency: str | None = None
+    authorized: Money | None = None
+    captured: Money | None = None
+    refunded: Money | None = None
+    refund_transaction_ids: tuple[str, ...] = ()
+    payment_method_type: PaymentMethodType | None = None
+    next_sequence: int = Field(default=1, ge=1)
+    processed: dict[str, str] = Field(
+        default_factory=dict, description="idempotency_key -> outcome event_id"
+    )
+
+    @property
+    def has_live_authorization(self) -> bool:
+        return self.transaction_id is not None and self.status in LIVE_STATUSES
+
+    @property
+    def refundable(self) -> Money | None:
+        if self.captured is None:
+            return None
+        if self.refunded is None:
+            return self.captured
+        return self.captured - self.refunded
+
+
+class InFlightRecord(BaseModel):
+    """A gateway call that was started; present only until its outcome is recorded."""
+
+    model_config = ConfigDict(frozen=True)
+
+    order_id: str
+    kind: str
+    started_at: datetime
+    transaction_id: str | None = None
+
+
+def planned_amount(entry: PaymentLedgerEntry | None, request: PaymentRequest) -> Money | None:
+    """The amount a request resolves to: explicit, or the full remainder it acts on."""
+    if request.amount is not None or entry is None:
+        return request.amount
+    if request.kind == "deposit":
+        return entry.authorized
+    if request.kind == "refund":
+        return entry.refundable
+    return None
+
+
+def with_status(entry: PaymentLedgerEntry, status: TransactionStatus) -> PaymentLedgerEntry:
+    """The entry with a gateway-reported status for its authorization."""
+    return entry.model_copy(update={"status": status})
+
+
+# ----------------------------------------------------------------------- results
+
+
+ResultKind = Literal["succeeded", "declined", "failed"]
+
+
+@dataclass(frozen=True)
+class GatewayResult:
+    """What came back from the gateway (or from the plan, for a rule's refusal)."""
+
+    result: ResultKind
+    # The transaction this call created (authorization, refund) or acted on.
+    transaction_id: str | None = None
+    # The authorization transaction's status after the call, if the gateway said.
+    status: TransactionStatus | None = None
+    # Amount the gateway processed; defaults to what the plan asked for.
+    amount: Money | None = None
+    processor_response_code: str | None = None
+    processor_response_text: str | None = None
+    reason: str | None = None
+    # Refused by a rule without asking the gateway: says nothing about the
+    # transaction, so it must not overwrite what the ledger knows about it.
+    by_rule: bool = False
+
+    @classmethod
+    def declined_by_rule(cls, reason: str) -> GatewayResult:
+        return cls(result="declined", reason=reason, by_rule=True)
+
+
+def record_result(
+    entry: PaymentLedgerEntry | None,
+    request: PaymentRequest,
+    result: GatewayResult,
+    *,
+    event_id: str | None = None,
+) -> PaymentLedgerEntry:
+    """Fold the result of handling `request` into the entry and consume a sequence number."""
+    if entry is None:
+        entry = PaymentLedgerEntry(
+            order_id=request.order_id,
+            customer_id=request.customer_id,
+            currency=request.amount.currency if request.amount is not None else None,
+        )
+    event_id = event_id or outcome_event_id(request.order_id, request.idempotency_key)
+    changes: dict[str, object] = {
+        "next_sequence": entry.next_sequence + 1,
+        "processed": {**entry.processed, request.idempotency_key: event_id},
+    }
+    if result.result == "succeeded":
+        changes.update(_success_changes(entry, request, result))
+    elif result.by_rule:
+        pass
+    elif request.kind == "approve" and not entry.has_live_authorization:
+        changes["status"] = result.status or (
+            "processor_declined" if result.result == "declined" else "failed"
+        )
+        if result.transaction_id is not None:
+            changes["transaction_id"] = result.transaction_id
+    elif result.status is not None:
+        # A refused capture/refund/void may still have told us the real status.
+        changes["status"] = result.status
+    return entry.model_copy(update=changes)
+
+
+def _success_changes(
+    entry: PaymentLedgerEntry, request: PaymentRequest, result: GatewayResult
+) -> dict[str, object]:
+    amount = result.amount or planned_amount(entry, request)
+    if request.kind == "approve":
+        assert amount is not None
+        return {
+            "transaction_id": result.transaction_id or entry.transaction_id,
+            "status": result.status or "authorized",
+            "currency": amount.currency,
+            "authorized": amount,
+            "captured": None,
+            "refunded": None,
+            "refund_transaction_ids": (),
+            "payment_method_type": request.payment_method_type,
+        }
+    if request.kind == "deposit":
+        return {"status": result.status or "submitted_for_settlement", "captured": amount}
+    if request.kind == "reverse":
+        return {"status": result.status or "voided"}
+    assert amount is not None
+    refunded = amount if entry.refunded is None else entry.refunded + amount
+    refund_ids = entry.refund_transaction_ids
+    if result.transaction_id is not None:
+        refund_ids = (*refund_ids, result.transaction_id)
+    # A refund is its own transaction; the original keeps its (settled) status.
+    return {
+        "status": result.status or entry.status,
+        "refunded": refunded,
+        "refund_transaction_ids": refund_ids,
+    }
+
+
+def outcome_event(
+    entry_after: PaymentLedgerEntry,
+    request: PaymentRequest,
+    result: GatewayResult,
+    *,
+    occurred_at: datetime,
+    amount: Money | None = None,
+) -> OutcomeEvent:
+    """The outcome to publish for a result already folded into `entry_after`."""
+    model: type[PaymentOutcome]
+    if result.result == "succeeded":
+        model = SUCCESS_EVENT_FOR_KIND[request.kind]
+    elif result.result == "declined":
+        model = PaymentDeclined
+    else:
+        model = PaymentFailed
+    reason = result.reason
+    if reason is None and result.result != "succeeded":
+        reason = result.processor_response_text or f"{request.kind} {result.result}"
+    return outcome_for_request(
+        model,
+        request,
+        event_id=entry_after.processed[request.idempotency_key],
+        sequence=entry_after.next_sequence - 1,
+        transaction_id=result.transaction_id,
+        amount=result.amount or amount or request.amount,
+        authorized_amount=entry_after.authorized,
+        captured_amount=entry_after.captured,
+        refunded_amount=entry_after.refunded,
+        payment_method_type=entry_after.payment_method_type or request.payment_method_type,
+        processor_response_code=result.processor_response_code,
+        processor_response_text=result.processor_response_text,
+        reason=reason,
+        occurred_at=occurred_at,
+    )
+
+
+def conclude(
+    entry: PaymentLedgerEntry | None,
+    request: PaymentRequest,
+    result: GatewayResult,
+    *,
+    occurred_at: datetime,
+) -> tuple[PaymentLedgerEntry, OutcomeEvent]:
+    """record_result + outcome_event: the new entry to store and the event to publish."""
+    amount = planned_amount(entry, request) if result.result == "succeeded" else None
+    after = record_result(entry, request, result)
+    return after, outcome_event(after, request, result, occurred_at=occurred_at, amount=amount)
+
+
+# ------------------------------------------------------------------------ retries
+
+
+def backoff_delay(attempt: int, base: float, cap: float, rand: float) -> float:
+    """Seconds to wait before retry number `attempt` (0-based): exponential, full jitter.
+
+    Full jitter (uniform in [0, min(cap, base * 2**attempt))) spreads retries of many
+    orders that failed together, instead of having them hit the gateway in waves.
+    `rand` in [0, 1) is injected so this stays pure.
+    """
+    if attempt < 0:
+        raise ValueError("attempt must be >= 0")
+    if not 0.0 <= rand < 1.0:
+        raise ValueError("rand must be in [0, 1)")
+    if base < 0 or cap < 0:
+        raise ValueError("base and cap must be >= 0")
+    # Bounded exponent: 2**attempt for a large attempt would overflow a float.
+    ceiling = cap if attempt >= 64 else min(cap, base * float(2**attempt))
+    return rand * ceiling
+
+
+__all__ = [
+    "GatewayResult",
+    "InFlightRecord",
+    "PaymentLedgerEntry",
+    "ResultKind",
+    "backoff_delay",
+    "conclude",
+    "outcome_event",
+    "planned_amount",
+    "record_result",
+    "with_status",
+]
