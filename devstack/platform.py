@@ -14,6 +14,7 @@ the workers' RocksDB tables and the issuer's keys all live under one data direct
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import threading
@@ -23,10 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from devstack.dev_realm import ORCHESTRATOR_CLIENT_SECRET
 from devstack.kafka import KafkaServer
 from devstack.paths import logs_dir, stack_dir
 from devstack.ports import free_port, port_open
+from devstack.process import stop_group
 from devstack.services import ServiceProcess, WorkerProcess
 from devstack.sqs import ElasticMQServer
 from devstack.supervisor import RestartPolicy, Supervised, supervise_once
@@ -242,6 +246,7 @@ class Platform:
             "token_endpoint": f"{self.issuer}/protocol/openid-connect/token",
             "pids": {s.name: s.process.pid for s in self.services if s.process.pid},
             "restarts": {s.name: s.restarts for s in self.services},
+            "supervisor_pid": os.getpid(),
             "started_in_s": {k: round(v, 1) for k, v in self.timings.items()},
             "data": str(self.data_dir),
             "logs": str(logs_dir()),
@@ -259,6 +264,43 @@ def read_platform_state() -> dict[str, Any] | None:
     return data
 
 
+def _command(pid: int) -> list[str]:
+    try:
+        return list(psutil.Process(pid).cmdline())
+    except psutil.Error:
+        return []
+
+
+def _ours(pid: int) -> bool:
+    """Still a process this run directory's platform started (not a reused pid)."""
+    command = _command(pid)
+    return "streams.cli" in command or any(str(stack_dir()) in arg for arg in command)
+
+
+def running_supervisor() -> int | None:
+    """The pid of a `paystream up` still running on this run directory, if any."""
+    pid = (read_platform_state() or {}).get("supervisor_pid")
+    if not pid:
+        return None
+    command = _command(int(pid))
+    launched = "streams.cli" in command or any(a.endswith("paystream") for a in command)
+    return int(pid) if launched and "up" in command else None
+
+
+def stop_leftovers() -> list[str]:
+    """A `paystream up` killed without a chance to clean up leaves its children running,
+    holding the data directory and ports: stop them before starting again."""
+    state = read_platform_state() or {}
+    stopped = []
+    # Reverse start order, as a clean stop does: the users of the brokers first.
+    for name, pid in reversed(list(state.get("pids", {}).items())):
+        if _ours(int(pid)):
+            stop_group(int(pid))
+            stopped.append(str(name))
+    (stack_dir() / STATE_FILE).unlink(missing_ok=True)
+    return stopped
+
+
 def _wait(predicate: Callable[[], bool], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not predicate():
@@ -274,6 +316,12 @@ def run_platform(keycloak: bool = False, free_ports: bool = False, fresh: bool =
 
     configure_logging("platform")
     console = Console()
+    if (other := running_supervisor()) is not None:
+        console.print(f"[red]paystream is already running[/red] (pid {other}); stop it first")
+        raise SystemExit(1)
+    if leftovers := stop_leftovers():
+        console.print(f"stopped what an earlier, killed `paystream up` left running: "
+                      f"{', '.join(leftovers)}")
     platform = Platform(keycloak=keycloak, default_ports=not free_ports, workers=workers)
     if fresh:
         platform.wipe()

@@ -40,6 +40,13 @@ class Running:
     def state_file(self) -> Path:
         return self.run_dir / "stack" / "platform.json"
 
+    def started(self) -> bool:
+        """This `up` (not an earlier one on the same run directory) wrote its state."""
+        try:
+            return bool(self.state().get("supervisor_pid") == self.proc.pid)
+        except (OSError, ValueError):
+            return False
+
     def state(self) -> dict[str, Any]:
         data: dict[str, Any] = json.loads(self.state_file.read_text())
         return data
@@ -69,10 +76,10 @@ def start_platform(run_dir: Path, *args: str, timeout: float = 240.0) -> Running
                                 stdin=subprocess.DEVNULL, start_new_session=True)
     running = Running(proc, run_dir, env, out_path)
     deadline = time.monotonic() + timeout
-    while (not running.state_file.exists() and proc.poll() is None
+    while (not running.started() and proc.poll() is None
            and time.monotonic() < deadline):
         time.sleep(0.5)
-    if not running.state_file.exists():
+    if not running.started():
         running.stop()
         raise AssertionError(f"platform did not start:\n{out_path.read_text()[-4000:]}")
     return running

@@ -4,9 +4,21 @@ each has its own web port and RocksDB directory."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
-from platform_helpers import demo_orders, get_json, run_demo, start_platform, wait_for
+import psutil
+from platform_helpers import (
+    cli,
+    demo_orders,
+    get_json,
+    run_demo,
+    start_platform,
+    wait_for,
+    worker_ready,
+)
+
+from devstack.paths import REPO_ROOT
 
 
 def _order(worker_url: str, order_id: str) -> tuple[int, object]:
@@ -62,3 +74,36 @@ def test_a_restarted_platform_serves_every_earlier_order_and_fresh_starts_clean(
         assert status == 404, view
     finally:
         assert fresh.stop() == 0
+
+
+def test_after_a_hard_kill_of_up_the_next_up_clears_the_leftovers_and_starts(
+    tmp_path: Path,
+) -> None:
+    first = start_platform(tmp_path)
+    orphans = first.state()["pids"]
+    # No Ctrl-C: `up` itself dies, its children (own sessions) keep running and keep the
+    # data directory locked.
+    first.proc.kill()
+    first.proc.wait()
+    assert all(psutil.pid_exists(pid) for pid in orphans.values())
+
+    second = start_platform(tmp_path)
+    try:
+        state = second.state()
+        assert "stopped what an earlier, killed `paystream up` left running" in (
+            second.out_path.read_text())
+        assert not [pid for pid in orphans.values() if _running(pid)]
+        assert worker_ready(state["worker_views"])
+        # A second `up` on the same run directory refuses instead of fighting over it.
+        again = subprocess.run(cli("up", "--free-ports"), cwd=REPO_ROOT, env=second.env,
+                               capture_output=True, text=True, timeout=60)
+        assert again.returncode == 1 and "already running" in again.stdout
+    finally:
+        assert second.stop() == 0
+
+
+def _running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
