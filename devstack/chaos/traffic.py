@@ -173,6 +173,7 @@ class Traffic:
                                     "amount": {"amount": str(amount), "currency": "USD"}}
         if self._rng.random() < self.config.nonce_share:
             checkout["payment_method_nonce"] = CARD_NONCE
+            checkout["payment_method_type"] = "credit_card"
         else:
             checkout["payment_method_token"] = self.card_token
         if not await self._step(order_id, "approve", "/v1/checkouts", checkout, True):
