@@ -37,7 +37,7 @@ depends on these paths and shapes; keep them stable.
     GET    /analytics/recent?minutes=N          (1..60, default 5)
         200 {"windows": [window...]} newest first, minutes without events left out
 
-Writes accept an optional `Idempotency-Key` header (same rules as order ids): a retried
+Writes accept an optional `Idempotency-Key` header (`schemas.types.IdempotencyKey`): a retried
 command with the same key is answered with the first result, not executed twice.
 
 Every error is JSON: {"error": {"status", "title", "detail"}}; 404 for unknown keys,

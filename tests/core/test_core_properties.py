@@ -30,6 +30,7 @@ from tables.payment_plan import (
     Decline,
     Refund,
     Void,
+    ledger_state,
     plan_request,
 )
 
@@ -194,6 +195,8 @@ def test_order_agrees_with_the_ledger_without_anomalies(
         else:
             expected = OrderState.PARTIALLY_REFUNDED
     assert order.state == expected
+    # The executor's plan gates requests on the same state the order shows.
+    assert ledger_state(entry) == order.state
 
 
 @st.composite

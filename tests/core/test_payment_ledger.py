@@ -4,6 +4,7 @@ from core_factories import T0, request, usd
 from schemas.money import Money
 from schemas.outcomes import PaymentApproved, PaymentDeclined, PaymentDeposited, PaymentRefunded
 from schemas.payment_request import PaymentRequest
+from tables.order_state import OrderState
 from tables.payment_ledger import (
     GatewayResult,
     PaymentLedgerEntry,
@@ -19,6 +20,7 @@ from tables.payment_plan import (
     Decline,
     Refund,
     Void,
+    ledger_state,
     needs_status_refresh,
     plan_request,
 )
@@ -188,3 +190,24 @@ def test_backoff_delay() -> None:
     for bad in [(-1, 1.0, 1.0, 0.5), (0, 1.0, 1.0, 1.0), (0, 1.0, 1.0, -0.1), (0, -1, 1, 0)]:
         with pytest.raises(ValueError):
             backoff_delay(*bad)
+
+
+def test_ledger_state_names_the_order_state_the_plan_gates_on() -> None:
+    assert ledger_state(None) == OrderState.CREATED
+    assert ledger_state(authorized()) == OrderState.AUTHORIZED
+    assert ledger_state(with_status(authorized(), "voided")) == OrderState.REVERSED
+    # An expired authorization leaves the order payable again, as the plan treats it.
+    expired = with_status(authorized(), "authorization_expired")
+    assert ledger_state(expired) == OrderState.CREATED
+    assert isinstance(plan_request(expired, request("approve", usd("5"), key="a2")), Authorize)
+    assert plan_request(expired, request("deposit", key="d")) == Decline(
+        "deposit requested but the authorization expired")
+    paid = captured()
+    assert ledger_state(paid) == OrderState.PAID
+    part, _ = conclude(paid, request("refund", usd("30"), key="r1"), ok(), occurred_at=T0)
+    assert ledger_state(part) == OrderState.PARTIALLY_REFUNDED
+    full, _ = conclude(part, request("refund", key="r2"), ok(), occurred_at=T0)
+    assert ledger_state(full) == OrderState.REFUNDED
+    assert plan_request(full, request("refund", key="r3")) == Decline(
+        "refund requested but the order is already fully refunded")
+
