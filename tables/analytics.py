@@ -1,10 +1,11 @@
-"""Payment analytics in tumbling one-minute windows: a pure aggregation plus its table.
+"""Payment analytics in tumbling one-minute windows: the pure aggregation.
 
 Outcome events are keyed by order id; a window aggregates many orders, so the analytics
 agent re-keys each outcome as a small `AnalyticsFact` onto `analytics-facts`, keyed by
 the minute it belongs to (event time, `occurred_at`). All facts of one minute then meet
-in one partition and one table row, which `table_route` finds by the window key. A minute
-is a small, bounded amount of work, and consecutive minutes spread over the partitions.
+in one partition and one row of the `analytics-minutes` table (`tables.worker_tables`),
+which `table_route` finds by the window key. A minute is a small, bounded amount of work,
+and consecutive minutes spread over the partitions.
 
 Windows are tumbling (non-overlapping, aligned to the minute). Counts are at-least-once:
 a redelivery after a worker crash can count an event twice; the order table, not this,
