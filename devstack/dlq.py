@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -133,9 +134,23 @@ def _from_kafka(partition: int, offset: int, timestamp_ms: int, key: bytes | Non
                   letter.first_seen_at, letter.payload, letter.order_id or order_id)
 
 
+def sqs_depth(endpoint: str) -> int:
+    """How many messages the SQS dead-letter queue holds, hidden ones included."""
+    sqs = sqs_client(endpoint)
+    url = sqs.get_queue_url(QueueName=PAYMENT_DLQ)["QueueUrl"]
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
+        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+    return int(attrs["ApproximateNumberOfMessages"]) + int(
+        attrs["ApproximateNumberOfMessagesNotVisible"])
+
+
 def read_sqs(endpoint: str, hold: bool = False) -> list[Parked]:
-    """Every message in the SQS dead-letter queue. Receiving hides a message; unless
-    `hold`, each is made visible again right away, so reading changes nothing."""
+    """The SQS dead-letter queue's messages that can be received now. Receiving hides a
+    message; unless `hold`, each is made visible again right away, so reading changes
+    nothing. A FIFO queue hands out no message of a group while an earlier one of that
+    group is hidden, so a scan sees the first batch of each group: always each group's
+    oldest message, not necessarily all of them (sqs_depth counts them all; a replay goes
+    round until nothing more comes back)."""
     sqs = sqs_client(endpoint)
     url = sqs.get_queue_url(QueueName=PAYMENT_DLQ)["QueueUrl"]
     found: list[Parked] = []
@@ -166,8 +181,10 @@ def read_sqs(endpoint: str, hold: bool = False) -> list[Parked]:
 # ----------------------------------------------------------------------- summaries
 
 
-def summarize(parked: list[Parked], now: datetime) -> dict[str, Any]:
-    """Counts per channel and reason, and the oldest record's age; pure."""
+def summarize(parked: list[Parked], now: datetime,
+              sqs_count: int | None = None) -> dict[str, Any]:
+    """Counts per channel and reason, and the oldest record's age; pure. `sqs_count`, the
+    queue's own count, wins over the scanned records (see read_sqs)."""
     out: dict[str, Any] = {}
     for channel in ("kafka", "sqs"):
         mine = [p for p in parked if p.channel == channel]
@@ -175,8 +192,10 @@ def summarize(parked: list[Parked], now: datetime) -> dict[str, Any]:
         for p in mine:
             label = f"{p.error_type}: {p.reason[:REASON_GROUP_CHARS]}"
             reasons[label] = reasons.get(label, 0) + 1
+        count = max(len(mine), sqs_count or 0) if channel == "sqs" else len(mine)
         out[channel] = {
-            "count": len(mine),
+            "count": count,
+            "scanned": len(mine),
             "oldest_age_s": round(max((p.age_s(now) for p in mine), default=0.0), 1),
             "reasons": dict(sorted(reasons.items(), key=lambda kv: -kv[1])),
             "records": [{"id": p.id, "source": p.source, "order_id": p.key,
@@ -290,7 +309,7 @@ def list_cmd(kafka: str | None = KAFKA_OPT, sqs: str | None = SQS_OPT) -> None:
     """Counts per reason and the age of every parked record, on both channels."""
     bootstrap, endpoint = _endpoints(kafka, sqs)
     parked = asyncio.run(read_kafka(bootstrap)) + read_sqs(endpoint)
-    print(json.dumps(summarize(parked, datetime.now(UTC)), indent=2))
+    print(json.dumps(summarize(parked, datetime.now(UTC), sqs_depth(endpoint)), indent=2))
 
 
 @dlq_app.command("show")
@@ -314,17 +333,41 @@ def replay_cmd(record_ids: list[str] = typer.Argument(None, help="Default: every
     """Send parked requests back where they came from, with their idempotency keys."""
     bootstrap, endpoint = _endpoints(kafka, sqs)
     ids = record_ids or []
-    parked = []
+    result: dict[str, Any] = {"replayed": [], "skipped": {}}
     if channel in (None, "kafka"):
-        parked += _select(asyncio.run(read_kafka(bootstrap)), ids, "kafka")
+        result = replay(_select(asyncio.run(read_kafka(bootstrap)), ids, "kafka"),
+                        bootstrap, endpoint)
     if channel in (None, "sqs"):
-        held = read_sqs(endpoint, hold=True)
-        chosen = _select(held, ids, "sqs")
-        release = [p for p in held if p not in chosen]
-        client = sqs_client(endpoint)
-        url = client.get_queue_url(QueueName=PAYMENT_DLQ)["QueueUrl"]
-        for p in release:
+        done = replay_sqs(bootstrap, endpoint, lambda p: not ids or p.id in ids)
+        result = {"replayed": result["replayed"] + done["replayed"],
+                  "skipped": {**result["skipped"], **done["skipped"]}}
+    print(json.dumps(result, indent=2))
+
+
+def replay_sqs(bootstrap: str, endpoint: str,
+               choose: Callable[[Parked], bool]) -> dict[str, Any]:
+    """Replay the chosen SQS dead letters, in rounds: deleting what was replayed releases
+    the next messages of its group (see read_sqs)."""
+    result: dict[str, Any] = {"replayed": [], "skipped": {}}
+    while True:
+        chosen = _take_sqs(endpoint, lambda p: choose(p) and p.id not in result["skipped"])
+        if not chosen:
+            return result
+        done = replay(chosen, bootstrap, endpoint)
+        result["replayed"] += done["replayed"]
+        result["skipped"].update(done["skipped"])
+        if not done["replayed"]:
+            return result
+
+
+def _take_sqs(endpoint: str, choose: Callable[[Parked], bool]) -> list[Parked]:
+    """Hold the chosen SQS dead letters for a replay; release the others at once."""
+    held = read_sqs(endpoint, hold=True)
+    chosen = [p for p in held if choose(p)]
+    client = sqs_client(endpoint)
+    url = client.get_queue_url(QueueName=PAYMENT_DLQ)["QueueUrl"]
+    for p in held:
+        if p not in chosen:
             client.change_message_visibility(QueueUrl=url, ReceiptHandle=p.receipt,
                                              VisibilityTimeout=0)
-        parked += chosen
-    print(json.dumps(replay(parked, bootstrap, endpoint), indent=2))
+    return chosen

@@ -12,7 +12,7 @@ import psutil
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from devstack.dlq import read_kafka, read_sqs, summarize, topic_partitions
+from devstack.dlq import read_kafka, read_sqs, sqs_depth, summarize, topic_partitions
 from devstack.sqs import sqs_client
 from streams.channels import PAYMENT_DLQ, PAYMENT_QUEUE, PAYMENT_REQUESTS_DLQ
 
@@ -72,7 +72,7 @@ def table_sizes(worker_urls: list[str]) -> dict[str, int]:
 def parked_figures(bootstrap: str, endpoint: str) -> dict[str, dict[str, Any]]:
     """Per dead-letter channel: how many records are parked and the oldest one's age."""
     parked = asyncio.run(read_kafka(bootstrap)) + read_sqs(endpoint)
-    summary = summarize(parked, datetime.now(UTC))
+    summary = summarize(parked, datetime.now(UTC), sqs_depth(endpoint))
     return {channel: {"count": figures["count"], "oldest_age_s": figures["oldest_age_s"]}
             for channel, figures in summary.items()}
 

@@ -21,7 +21,9 @@ from devstack.dlq import (
     read_kafka,
     read_sqs,
     replay,
+    replay_sqs,
     show_record,
+    sqs_depth,
     summarize,
     topic_partitions,
 )
@@ -144,9 +146,12 @@ def _take_from_queue(sqs: Any, order_id: str) -> list[dict[str, Any]]:
                                       VisibilityTimeout=30, AttributeNames=["All"]
                                       ).get("Messages", []):
         for m in msgs:
-            (mine if m["Attributes"].get("MessageGroupId") == order_id else others).append(m)
-    for m in mine:
-        sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+            if m["Attributes"].get("MessageGroupId") == order_id:
+                # Deleted at once: that releases the group's next messages.
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+                mine.append(m)
+            else:
+                others.append(m)
     for m in others:
         sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"],
                                       VisibilityTimeout=0)
@@ -156,13 +161,17 @@ def _take_from_queue(sqs: Any, order_id: str) -> list[dict[str, Any]]:
 def test_sqs_dead_letters_list_show_and_replay_once(sqs: Any, sqs_endpoint: str,
                                                     kafka_bootstrap: str) -> None:
     oid = f"dlq-{uuid.uuid4().hex[:8]}"
-    valid = request(oid, "approve", amount=Money(amount=Decimal("7.00"), currency="USD"),
-                    payment_method_nonce="fake-valid-visa-nonce",
-                    payment_method_type="credit_card")
+    # More than one receive batch of one group: a FIFO queue hands out the rest of a
+    # group only once the first batch is gone, so the replay has to go round.
+    valid = [request(oid, "approve", amount=Money(amount=Decimal("7.00"), currency="USD"),
+                     payment_method_nonce="fake-valid-visa-nonce",
+                     payment_method_type="credit_card") for _ in range(12)]
     dlq = sqs.get_queue_url(QueueName=PAYMENT_DLQ)["QueueUrl"]
-    # One moved by the redrive policy (no reason attribute), one parked by the bridge.
-    sqs.send_message(QueueUrl=dlq, MessageBody=valid.model_dump_json(), MessageGroupId=oid,
-                     MessageDeduplicationId=uuid.uuid4().hex)
+    depth_before = sqs_depth(sqs_endpoint)
+    # Moved by the redrive policy (no reason attribute), and one parked by the bridge.
+    for req in valid:
+        sqs.send_message(QueueUrl=dlq, MessageBody=req.model_dump_json(), MessageGroupId=oid,
+                         MessageDeduplicationId=uuid.uuid4().hex)
     bad_group = f"{oid}-bad"
     sqs.send_message(QueueUrl=dlq, MessageBody='{"kind": "approve"', MessageGroupId=bad_group,
                      MessageDeduplicationId=uuid.uuid4().hex, MessageAttributes={
@@ -173,26 +182,23 @@ def test_sqs_dead_letters_list_show_and_replay_once(sqs: Any, sqs_endpoint: str,
         return [p for p in read_sqs(sqs_endpoint) if p.key in (oid, bad_group)]
 
     listed = mine()
-    assert len(listed) == 2 and len(mine()) == 2  # reading leaves them in place
-    summary = summarize(listed, datetime.now(UTC))["sqs"]
-    assert summary["count"] == 2
+    assert len(listed) == 11 and len(mine()) == 11  # reading leaves them in place
+    assert sqs_depth(sqs_endpoint) - depth_before == 13
+    summary = summarize(listed, datetime.now(UTC), sqs_count=13)["sqs"]
+    assert (summary["count"], summary["scanned"]) == (13, 11)
     assert set(summary["reasons"]) == {"Rejected: invalid JSON",
                                        "ReceiveCountExceeded: not deleted after 5 receives"}
     shown = show_record(next(p for p in listed if p.key == oid), datetime.now(UTC))
     assert "fake-valid-visa-nonce" not in json.dumps(shown)
 
-    held = [p for p in read_sqs(sqs_endpoint, hold=True)]
-    chosen = [p for p in held if p.key in (oid, bad_group)]
-    for p in held:
-        if p not in chosen:
-            sqs.change_message_visibility(QueueUrl=dlq, ReceiptHandle=p.receipt,
-                                          VisibilityTimeout=0)
-    result = replay(chosen, kafka_bootstrap, sqs_endpoint)
-    assert len(result["replayed"]) == 1 and len(result["skipped"]) == 1
-    again = [p for p in read_sqs(sqs_endpoint, hold=True) if p.key in (oid, bad_group)]
-    assert replay(again, kafka_bootstrap, sqs_endpoint)["replayed"] == []
+    def choose(p: Parked) -> bool:
+        return p.key in (oid, bad_group)
+
+    result = replay_sqs(kafka_bootstrap, sqs_endpoint, choose)
+    assert len(result["replayed"]) == 12 and len(result["skipped"]) == 1
+    assert replay_sqs(kafka_bootstrap, sqs_endpoint, choose)["replayed"] == []
     back = _take_from_queue(sqs, oid)
-    assert len(back) == 1
-    assert back[0]["Attributes"]["MessageDeduplicationId"] == valid.idempotency_key
-    assert PaymentRequest.model_validate_json(back[0]["Body"]) == valid
+    assert sorted(m["Attributes"]["MessageDeduplicationId"] for m in back) == sorted(
+        r.idempotency_key for r in valid)
+    assert [PaymentRequest.model_validate_json(m["Body"]) for m in back] == valid  # in order
     assert [p.key for p in mine()] == [bad_group]  # the invalid one stays parked
