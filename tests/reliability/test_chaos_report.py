@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from devstack.chaos.report import (
@@ -15,6 +16,7 @@ from devstack.chaos.report import (
     refusal_window_s,
     unresolved,
 )
+from devstack.chaos.run import ChaosOptions, chaos_schedule, fault_config
 
 
 def usd(amount: str) -> dict[str, str]:
@@ -133,3 +135,15 @@ def test_build_report_counts_each_finding_once_per_order() -> None:
     assert report["final_states"] == {"FAILED": 1, "PAID": 1}
     assert report["gateway_orders_unknown_to_client"] == ["elsewhere"]
     assert report["settle_s"] == 1.5
+
+
+def test_chaos_schedule_places_every_kill_inside_the_drive() -> None:
+    options = ChaosOptions(kills=5, broker_restarts=2, kill_targets=("worker",))
+    plan = chaos_schedule(options, 100.0, ["worker", "worker-1"], random.Random(3))
+    assert [at for at, _, _ in plan] == sorted(at for at, _, _ in plan)
+    assert all(2.0 <= at <= 90.0 for at, _, _ in plan)
+    assert {t for _, a, t in plan if a == "sigkill"} <= {"worker", "worker-1"}
+    assert [t for _, a, t in plan if a == "broker_restart"] == ["kafka", "kafka"]
+    assert len(plan) == 7
+    shares = fault_config(0.1)
+    assert abs(sum(v for k, v in shares.items() if k.endswith("_fraction")) - 0.1) < 1e-9
