@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from typer.testing import CliRunner
 
 from devstack.dlq import (
     Parked,
@@ -33,6 +34,7 @@ from schemas.dead_letter import DeadLetter
 from schemas.money import Money
 from schemas.payment_request import PaymentRequest
 from streams.channels import PAYMENT_DLQ, PAYMENT_QUEUE, PAYMENT_REQUESTS, PAYMENT_REQUESTS_DLQ
+from streams.cli import app as cli_app
 from streams.provision import ensure_topics
 
 pytestmark = pytest.mark.stack
@@ -202,3 +204,20 @@ def test_sqs_dead_letters_list_show_and_replay_once(sqs: Any, sqs_endpoint: str,
         r.idempotency_key for r in valid)
     assert [PaymentRequest.model_validate_json(m["Body"]) for m in back] == valid  # in order
     assert [p.key for p in mine()] == [bad_group]  # the invalid one stays parked
+
+
+def test_dlq_commands_list_show_and_replay_through_the_cli(kafka_bootstrap: str,
+                                                           sqs_endpoint: str) -> None:
+    oid = f"dlq-{uuid.uuid4().hex[:8]}"
+    asyncio.run(park(kafka_bootstrap, [letter(request(oid, "reverse"), "cli check")]))
+    runner = CliRunner()
+    where = ["--kafka", kafka_bootstrap, "--sqs", sqs_endpoint]
+    listed = runner.invoke(cli_app, ["dlq", "list", *where])
+    assert listed.exit_code == 0, listed.output
+    record = next(r for r in json.loads(listed.output)["kafka"]["records"]
+                  if r["order_id"] == oid)
+    shown = runner.invoke(cli_app, ["dlq", "show", record["id"], *where])
+    assert shown.exit_code == 0 and json.loads(shown.output)["reason"] == "cli check"
+    replayed = runner.invoke(cli_app, ["dlq", "replay", record["id"], "--channel", "kafka",
+                                       *where])
+    assert replayed.exit_code == 0 and json.loads(replayed.output)["replayed"] == [record["id"]]
