@@ -245,8 +245,13 @@ def run_chaos(options: ChaosOptions) -> dict[str, Any]:
             shutil.rmtree(where / "stack" / "platform", ignore_errors=True)
     return {"options": {k: str(v) if isinstance(v, Path) else v
                         for k, v in asdict(options).items()},
-            "run_id": run_id, "logs": str(where / "logs"), **report,
+            "run_id": run_id, "logs": _shown(where / "logs"), **report,
             "total_s": round(time.monotonic() - began, 1)}
+
+
+def _shown(path: Path) -> str:
+    """Relative to the repository when inside it: reports are committed."""
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
 
 
 def chaos(
