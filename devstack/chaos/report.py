@@ -93,6 +93,11 @@ def http_summary(calls: Sequence[Call]) -> dict[str, Any]:
             {"at": c.at, "op": c.op, "status": c.status, "order_id": c.order_id,
              "detail": c.detail} for c in calls
             if c.status in FALSE_REFUSALS and c.target_exists][:EXAMPLES],
+        # A 409 is the edge's advice that the order's state refuses the request; with a
+        # careful client it points at a state the edge read wrongly (or a double click).
+        "conflict_examples": [
+            {"at": c.at, "op": c.op, "order_id": c.order_id, "detail": c.detail}
+            for c in calls if c.status == 409][:EXAMPLES],
         "longest_refusal_window_s": refusal_window_s(
             (c.at, c.status) for c in calls if c.op == "checkout"),
     }
