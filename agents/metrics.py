@@ -13,8 +13,17 @@ GATEWAY_CALLS = Counter("paystream_gateway_calls_total", "Gateway calls by opera
 GATEWAY_LATENCY = Histogram("paystream_gateway_call_seconds", "Gateway call latency",
                             ["operation"],
                             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5, 10))
-RETRIES = Counter("paystream_gateway_retries_total", "Retries after transient gateway errors",
+RETRIES = Counter("paystream_gateway_retries_total",
+                  "Repeats of a call whose outcome was unknown (same api_request_key)",
                   ["operation"])
+GIVEN_UP = Counter("paystream_executor_given_up_total",
+                   "Requests given up after the life of an idempotency key", ["kind"])
+# An alert: the gateway refused our credentials or configuration, not a shopper's payment.
+GATEWAY_MISCONFIGURED = Counter("paystream_gateway_misconfigured_total",
+                                "Requests parked because of gateway authentication or setup",
+                                ["error"])
+RECORD_RETRIES = Counter("paystream_executor_record_retries_total",
+                         "Records handled again after the handler itself failed")
 DEAD_LETTERS = Counter("paystream_dead_letters_total", "Messages parked in a dead-letter topic",
                        ["source"])
 IN_FLIGHT = Gauge("paystream_executor_in_flight", "Requests being executed now")

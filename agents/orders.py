@@ -24,14 +24,21 @@ from agents import metrics
 from schemas.dead_letter import DeadLetter
 from schemas.orders import OrderAnomaly, OrderCreated
 from schemas.outcomes import parse_outcome
+from schemas.pending import PaymentPending
 from schemas.validation import describe_validation_error
-from streams.channels import ORDER_CREATED
+from streams.channels import ORDER_CREATED, PAYMENT_PENDING
 from streams.logs import get_logger
 from streams.publisher import send_and_wait
 from streams.settings import WorkerSettings
 from streams.topics import Topics
 from tables.model_table import ModelTable
-from tables.order_lifecycle import Order, anomaly_events, apply_order_created, apply_outcome
+from tables.order_lifecycle import (
+    Order,
+    anomaly_events,
+    apply_order_created,
+    apply_outcome,
+    apply_pending,
+)
 from tables.worker_tables import orders_table
 
 log = get_logger("paystream.orders")
@@ -55,6 +62,11 @@ class OrderEventHandler:
             if topic == ORDER_CREATED:
                 created = OrderCreated.model_validate_json(raw)
                 order = apply_order_created(self.store.get(created.order_id), created)
+                self.store.put(order.order_id, order)
+                return order
+            if topic == PAYMENT_PENDING:
+                notice = PaymentPending.model_validate_json(raw)
+                order = apply_pending(self.store.get(notice.order_id), notice)
                 self.store.put(order.order_id, order)
                 return order
             event = parse_outcome(raw)

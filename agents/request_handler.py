@@ -3,13 +3,19 @@
 The handler owns the crash-safety protocol; the faust agent around it only feeds records
 and acknowledges them. Ordering of effects, and why:
 
-1. An `in_flight` record keyed by idempotency key is stored *before* the gateway call.
-   If it is already there, an earlier attempt died with an unknown outcome: the handler
-   asks the gateway what happened (transactions by order id, or the transaction itself)
-   before acting again.
-2. Every gateway call carries the idempotency key as Braintree's `api_request_key`, so
-   even an unresolved retry returns the original transaction instead of moving money twice.
-3. The outcome event is published (and acknowledged by Kafka) *before* the ledger entry
+1. An `in_flight` record keyed by idempotency key is stored *before* the gateway call
+   and counts the attempts that got no definite answer.
+2. Every gateway call carries the idempotency key as Braintree's `api_request_key`, so a
+   repeat returns the original transaction once the first attempt completed, and is
+   refused as "in flight" (915233) while it has not: money never moves twice.
+3. Unknown is never failed: an error after which the call may have been applied
+   (`tables.pending.resolution_for`) leaves the request pending. It is repeated, with a
+   back-off that grows to minutes, until the gateway answers definitely; the order view
+   shows it as pending meanwhile, and the order's later requests wait behind it (the
+   dispatcher chains them). The record stays unacknowledged, so a restarted worker gets
+   it again and resumes with the in-flight record. Only after the life of an idempotency
+   key is it given up (reported failed; a late effect is compensated by the reconciler).
+4. The outcome event is published (and acknowledged by Kafka) *before* the ledger entry
    records the request as processed. A crash in between re-runs the request, which the
    gateway answers idempotently, and re-publishes the same event id and sequence, which
    consumers de-duplicate. A processed request is never executed or published again.
@@ -24,15 +30,16 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Protocol
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from agents import metrics
-from gateway.errors import OutcomeUnknownError, PermanentGatewayError, TransientGatewayError
+from gateway.errors import GatewayError
 from gateway.port import PaymentGateway, TransactionResult
 from gateway.statuses import CAPTURED_STATUSES, TransactionStatus
 from schemas.dead_letter import DeadLetter
 from schemas.outcomes import OutcomeEvent
 from schemas.payment_request import PaymentRequest
+from schemas.pending import PaymentPending, pending_event_id
 from schemas.validation import describe_validation_error
 from streams.logs import get_logger
 from tables.gateway_results import from_existing_sale, from_permanent_error, from_transaction_result
@@ -40,7 +47,6 @@ from tables.payment_ledger import (
     GatewayResult,
     InFlightRecord,
     PaymentLedgerEntry,
-    backoff_delay,
     conclude,
     with_status,
 )
@@ -54,6 +60,15 @@ from tables.payment_plan import (
     Void,
     needs_status_refresh,
     plan_request,
+)
+from tables.pending import (
+    PendingPolicy,
+    Resolution,
+    given_up,
+    matching_sale,
+    resolution_for,
+    retry_delay,
+    should_announce,
 )
 
 log = get_logger("paystream.executor")
@@ -78,11 +93,7 @@ class Publisher(Protocol):
 
     async def dead_letter(self, letter: DeadLetter, key: str | None) -> None: ...
 
-
-class RetryPolicy(BaseModel):
-    max_attempts: int = 5
-    base_s: float = 0.2
-    cap_s: float = 5.0
+    async def pending_operation(self, event: PaymentPending) -> None: ...
 
 
 def _now() -> datetime:
@@ -91,7 +102,7 @@ def _now() -> datetime:
 
 class RequestHandler:
     def __init__(self, gateway: PaymentGateway, ledger: LedgerStore, in_flight: InFlightStore,
-                 publisher: Publisher, retry: RetryPolicy | None = None,
+                 publisher: Publisher, pending: PendingPolicy | None = None,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                  rand: Callable[[], float] = random.random,
                  gateway_slots: int | None = None) -> None:
@@ -99,7 +110,7 @@ class RequestHandler:
         self.ledger = ledger
         self.in_flight = in_flight
         self.publisher = publisher
-        self.retry = retry or RetryPolicy()
+        self.pending = pending or PendingPolicy()
         self._sleep = sleep
         self._rand = rand
         # The in-flight cap applies to gateway calls only: parsing, deciding and
@@ -130,7 +141,10 @@ class RequestHandler:
             result = GatewayResult.declined_by_rule(plan.reason)
             self.in_flight.delete(request.idempotency_key)
         else:
-            result = await self._call_gateway(request, plan)
+            called = await self._call_until_definite(request, plan)
+            if called is None:
+                return  # parked for an operator: no outcome, not processed
+            result = called
         await self._conclude(entry, request, result)
 
     async def _conclude(self, entry: PaymentLedgerEntry | None, request: PaymentRequest,
@@ -150,59 +164,72 @@ class RequestHandler:
             return entry
         try:
             txn = await self.gateway.find_transaction(entry.transaction_id)
-        except TransientGatewayError:
+        except GatewayError:
             return entry  # plan on what we know; the gateway re-checks the rule anyway
         if txn is None:
             return entry
         return with_status(entry, _status(txn.status))
 
-    async def _call_gateway(self, request: PaymentRequest, call: GatewayCall) -> GatewayResult:
-        earlier = self.in_flight.get(request.idempotency_key)
-        if earlier is not None:
-            resolved = await self._resolve_unknown(call)
-            if resolved is not None:
-                log.info("unknown_outcome_resolved", order_id=request.order_id,
-                         payment_id=request.payment_id, result=resolved.result)
-                return resolved
-        else:
-            self.in_flight.put(request.idempotency_key, InFlightRecord(
-                order_id=request.order_id, kind=request.kind, started_at=_now(),
-                transaction_id=getattr(call, "transaction_id", None)))
+    async def _call_until_definite(self, request: PaymentRequest,
+                                   call: GatewayCall) -> GatewayResult | None:
+        """The gateway's definite answer to `call`; None when it was parked."""
+        key = request.idempotency_key
+        record = self.in_flight.get(key)
+        if record is None:
+            record = InFlightRecord(order_id=request.order_id, kind=request.kind,
+                                    started_at=_now(),
+                                    transaction_id=getattr(call, "transaction_id", None))
+            self.in_flight.put(key, record)
         operation = type(call).__name__.lower()
-        last_error: TransientGatewayError | None = None
         metrics.IN_FLIGHT.inc()
         try:
-            for attempt in range(self.retry.max_attempts):
-                if attempt:
-                    metrics.RETRIES.labels(operation).inc()
-                    await self._sleep(_backoff(attempt - 1, self.retry, self._rand()))
+            while True:
                 try:
                     outcome = await self._timed(operation, call)
-                except PermanentGatewayError as exc:
-                    metrics.GATEWAY_CALLS.labels(operation, "refused").inc()
-                    return from_permanent_error(exc)
-                except TransientGatewayError as exc:
-                    metrics.GATEWAY_CALLS.labels(operation, "transient_error").inc()
-                    last_error = exc
-                    log.warning("gateway_transient_error", order_id=request.order_id,
-                                operation=operation, attempt=attempt + 1,
+                except GatewayError as exc:
+                    resolution = resolution_for(exc)
+                    if resolution is Resolution.DEFINITE:
+                        metrics.GATEWAY_CALLS.labels(operation, "refused").inc()
+                        return from_permanent_error(exc)
+                    if resolution is Resolution.PARK:
+                        await self._park_misconfigured(request, exc, record.attempts + 1)
+                        return None
+                    metrics.GATEWAY_CALLS.labels(operation, "unknown").inc()
+                    record = record.model_copy(update={
+                        "attempts": record.attempts + 1,
+                        "last_error": f"{type(exc).__name__}: {exc.message}"[:250]})
+                    self.in_flight.put(key, record)
+                    log.warning("gateway_outcome_unknown", order_id=request.order_id,
+                                operation=operation, attempts=record.attempts,
                                 error=type(exc).__name__, detail=exc.message)
+                    if given_up(record.started_at, _now(), self.pending):
+                        return await self._give_up(request, call, record)
+                    if should_announce(record.attempts, self.pending):
+                        await self.publisher.pending_operation(_notice(request, record))
+                    metrics.RETRIES.labels(operation).inc()
+                    await self._sleep(retry_delay(record.attempts - 1, self.pending,
+                                                  min(self._rand(), 0.999999)))
                     continue
                 metrics.GATEWAY_CALLS.labels(operation, outcome.outcome.value).inc()
                 return from_transaction_result(request.kind, outcome)
         finally:
             metrics.IN_FLIGHT.dec()
-        detail = f"{type(last_error).__name__}: {last_error.message if last_error else ''}"
-        if isinstance(last_error, OutcomeUnknownError):
-            # The last attempt may have moved money: ask before declaring it failed.
-            resolved = await self._resolve_unknown(call)
-            if resolved is not None:
-                return resolved
-            reason = (f"outcome unknown after {self.retry.max_attempts} attempts; the "
-                      f"gateway may have applied it, reconcile by order id: {detail}")
-        else:
-            reason = f"gateway unavailable after {self.retry.max_attempts} attempts: {detail}"
-        await self._park(request, reason, type(last_error).__name__)
+
+    async def _give_up(self, request: PaymentRequest, call: GatewayCall,
+                       record: InFlightRecord) -> GatewayResult:
+        """Past the life of the idempotency key: look once more, else report failed.
+
+        A repeat would no longer be the same request at the gateway, so the last word is
+        a lookup; whatever appears there later is compensated by the reconciler.
+        """
+        found = await self._look_up(call, record)
+        if found is not None:
+            return found
+        reason = (f"no definite answer from the gateway after {record.attempts} attempts "
+                  f"since {record.started_at.isoformat()}; given up, a late effect will be "
+                  f"compensated: {record.last_error}")
+        metrics.GIVEN_UP.labels(request.kind).inc()
+        await self._dead_letter(request, reason, "GivenUp", record.attempts)
         return GatewayResult(result="failed", reason=reason)
 
     async def _timed(self, operation: str, call: GatewayCall) -> TransactionResult:
@@ -238,38 +265,48 @@ class RequestHandler:
         return await self.gateway.refund(transaction_id=call.transaction_id,
                                          idempotency_key=call.idempotency_key, amount=call.amount)
 
-    async def _resolve_unknown(self, call: GatewayCall) -> GatewayResult | None:
-        """Ask the gateway whether an earlier, unanswered attempt took effect."""
+    async def _look_up(self, call: GatewayCall,
+                       record: InFlightRecord) -> GatewayResult | None:
+        """What the gateway's records say an unanswered call did, when they can tell."""
         try:
             if isinstance(call, Authorize):
-                sales = [t for t in await self.gateway.find_transactions_by_order(call.order_id)
-                         if t.type == "sale"]
-                if sales:
-                    return from_existing_sale(max(sales, key=lambda t: t.created_at or _now()))
-                return None
+                sale = matching_sale(
+                    await self.gateway.find_transactions_by_order(call.order_id),
+                    order_id=call.order_id, amount=call.amount, started_at=record.started_at)
+                return from_existing_sale(sale) if sale is not None else None
             if isinstance(call, Capture | Void):
                 txn = await self.gateway.find_transaction(call.transaction_id)
-                if txn is None:
-                    return None
-                applied = (txn.status in CAPTURED_STATUSES if isinstance(call, Capture)
-                           else txn.status == "voided")
-                if applied:
+                applied = txn is not None and (
+                    txn.status in CAPTURED_STATUSES if isinstance(call, Capture)
+                    else txn.status == "voided")
+                if txn is not None and applied:
                     return GatewayResult(result="succeeded", transaction_id=txn.id,
                                          status=_status(txn.status),
                                          amount=call.amount if isinstance(call, Capture)
                                          else None)
-                return None
-        except TransientGatewayError:
+        except GatewayError:
             return None
-        # A refund cannot be matched to its request by looking; the api_request_key
-        # on the retry makes Braintree return the original refund instead.
+        # A refund cannot be matched to its request by looking; only the repeat with its
+        # api_request_key can, and that is what the retries did.
         return None
 
-    async def _park(self, request: PaymentRequest, reason: str, error_type: str) -> None:
+    async def _park_misconfigured(self, request: PaymentRequest, exc: GatewayError,
+                                  attempts: int) -> None:
+        metrics.GATEWAY_MISCONFIGURED.labels(type(exc).__name__).inc()
+        log.error("gateway_misconfigured", order_id=request.order_id,
+                  error=type(exc).__name__, detail=exc.message)
+        await self._dead_letter(
+            request, f"gateway configuration, not the payment: {exc.message}",
+            type(exc).__name__, attempts)
+        # Not processed: a replay from the dead-letter topic runs it once fixed.
+        self.in_flight.delete(request.idempotency_key)
+
+    async def _dead_letter(self, request: PaymentRequest, reason: str, error_type: str,
+                           attempts: int) -> None:
         metrics.DEAD_LETTERS.labels("payment-requests").inc()
         await self.publisher.dead_letter(DeadLetter(
             source="payment-requests", reason=reason, payload=request.model_dump_json(),
-            error_type=error_type, first_seen_at=_now(), attempts=self.retry.max_attempts,
+            error_type=error_type, first_seen_at=_now(), attempts=attempts,
             order_id=request.order_id, idempotency_key=request.idempotency_key,
         ), request.order_id)
 
@@ -285,8 +322,14 @@ class RequestHandler:
         ), order_id)
 
 
-def _backoff(attempt: int, policy: RetryPolicy, rand: float) -> float:
-    return backoff_delay(attempt, policy.base_s, policy.cap_s, min(rand, 0.999999))
+def _notice(request: PaymentRequest, record: InFlightRecord) -> PaymentPending:
+    return PaymentPending(
+        event_id=pending_event_id(request.order_id, request.idempotency_key, record.attempts),
+        order_id=request.order_id, customer_id=request.customer_id,
+        idempotency_key=request.idempotency_key, request_kind=request.kind,
+        since=record.started_at, attempts=record.attempts,
+        last_error=record.last_error or "no answer", correlation_id=request.correlation_id,
+        occurred_at=_now())
 
 
 def _status(status: str) -> TransactionStatus:

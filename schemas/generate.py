@@ -27,6 +27,7 @@ from schemas.outcomes import (
     PaymentReversed,
 )
 from schemas.payment_request import PaymentRequest
+from schemas.pending import PaymentPending
 from streams.channels import PAYMENT_DLQ, PAYMENT_QUEUE
 
 GENERATED_DIR: Final = Path(__file__).resolve().parent / "generated"
@@ -43,6 +44,7 @@ MESSAGES: Final[dict[str, type[BaseModel]]] = {
     "payment-refunded": PaymentRefunded,
     "payment-declined": PaymentDeclined,
     "payment-failed": PaymentFailed,
+    "payment-pending": PaymentPending,
     "order-created": OrderCreated,
     "order-anomaly": OrderAnomaly,
     "fulfillment-requested": FulfillmentRequested,
@@ -57,7 +59,10 @@ TOPICS: Final[dict[str, tuple[type[BaseModel], str]]] = {
     "payment-reversed": (PaymentReversed, "An authorization or unsettled capture was voided."),
     "payment-refunded": (PaymentRefunded, "A settled capture was (partially) refunded."),
     "payment-declined": (PaymentDeclined, "A request was refused by the gateway or by rule."),
-    "payment-failed": (PaymentFailed, "A request could not be carried out."),
+    "payment-failed": (PaymentFailed, "A request could not be carried out (nothing moved, or "
+                       "given up after the life of an idempotency key)."),
+    "payment-pending": (PaymentPending, "A request whose gateway outcome is not known yet; "
+                        "not an outcome, no sequence."),
     "payment-requests-dlq": (DeadLetter, "Requests that could not be processed."),
     "order-created": (OrderCreated, "An order awaiting payment."),
     "order-anomalies": (OrderAnomaly, "Outcome events the order lifecycle could not apply."),

@@ -10,7 +10,7 @@ from agents.analytics import register_analytics
 from agents.executor import register_executor
 from agents.fulfillment import register_fulfillment
 from agents.orders import register_orders
-from agents.request_handler import RequestHandler, RetryPolicy
+from agents.request_handler import RequestHandler
 from agents.wallets import register_wallets
 from gateway.factory import build_gateway
 from gateway.port import PaymentGateway
@@ -25,6 +25,7 @@ from tables.analytics import AnalyticsWindow
 from tables.model_table import ModelTable
 from tables.order_lifecycle import Order
 from tables.payment_ledger import InFlightRecord, PaymentLedgerEntry
+from tables.pending import PendingPolicy
 from tables.wallet_state import Wallet
 from tables.worker_tables import in_flight_table, ledger_table
 
@@ -81,8 +82,8 @@ def create_app(settings: WorkerSettings | None = None,
     tables = WorkerTables(ledger=ledger_table(app, settings.partitions),
                           in_flight=in_flight_table(app, settings.partitions))
     publisher = TopicPublisher(topics)
-    retry = RetryPolicy(max_attempts=settings.max_attempts, base_s=settings.backoff_base_s,
-                        cap_s=settings.backoff_cap_s)
+    pending = PendingPolicy(base_s=settings.backoff_base_s, cap_s=settings.backoff_cap_s,
+                            give_up_after_s=settings.give_up_after_s)
     state: dict[str, PaymentGateway] = {}
 
     def gateway_provider() -> PaymentGateway:
@@ -93,7 +94,7 @@ def create_app(settings: WorkerSettings | None = None,
 
     def handler_factory() -> RequestHandler:
         return RequestHandler(gateway_provider(), tables.ledger, tables.in_flight, publisher,
-                              retry, gateway_slots=settings.in_flight)
+                              pending, gateway_slots=settings.in_flight)
 
     roles = settings.roles
     if "executor" in roles:

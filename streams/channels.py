@@ -17,6 +17,8 @@ PAYMENT_REVERSED: Final = "payment-reversed"
 PAYMENT_REFUNDED: Final = "payment-refunded"
 PAYMENT_DECLINED: Final = "payment-declined"
 PAYMENT_FAILED: Final = "payment-failed"
+# A request whose gateway outcome is not known yet (not an outcome: no sequence).
+PAYMENT_PENDING: Final = "payment-pending"
 ORDER_CREATED: Final = "order-created"
 ORDER_ANOMALIES: Final = "order-anomalies"
 FULFILLMENT_REQUESTED: Final = "fulfillment-requested"
@@ -31,7 +33,8 @@ OUTCOME_TOPICS: Final[tuple[str, ...]] = (
     PAYMENT_DECLINED, PAYMENT_FAILED,
 )
 ALL_TOPICS: Final[tuple[str, ...]] = (
-    PAYMENT_REQUESTS, PAYMENT_REQUESTS_DLQ, *OUTCOME_TOPICS, ORDER_CREATED, ORDER_ANOMALIES,
+    PAYMENT_REQUESTS, PAYMENT_REQUESTS_DLQ, *OUTCOME_TOPICS, PAYMENT_PENDING, ORDER_CREATED,
+    ORDER_ANOMALIES,
     FULFILLMENT_REQUESTED, WALLET_COMMANDS, WALLET_REPLIES, ANALYTICS_FACTS,
 )
 

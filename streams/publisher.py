@@ -7,6 +7,7 @@ from pydantic import BaseModel
 from schemas.codec import json_bytes
 from schemas.dead_letter import DeadLetter
 from schemas.outcomes import OutcomeEvent
+from schemas.pending import PaymentPending
 from streams.topics import Topics
 
 
@@ -31,3 +32,7 @@ class TopicPublisher:
 
     async def dead_letter(self, letter: DeadLetter, key: str | None) -> None:
         await send_and_wait(self.topics.dead_letters, key, letter)
+
+    async def pending_operation(self, event: PaymentPending) -> None:
+        await send_and_wait(self.topics.payment_pending, event.order_id, event,
+                            {"correlation_id": event.correlation_id.encode()})

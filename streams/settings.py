@@ -80,10 +80,12 @@ class WorkerSettings(BaseSettings):
     replication_factor: int = 1
     # Upper bound on gateway calls in flight in one worker (different orders only).
     in_flight: int = 64
-    # Transient gateway errors: retries with exponential backoff and full jitter.
-    max_attempts: int = 5
+    # A gateway call with no definite answer is repeated (same api_request_key) with an
+    # exponential, jittered back-off that grows to minutes: Braintree's own timeout is
+    # 60 s. It is given up only after the life of an idempotency key (24 h).
     backoff_base_s: float = 0.2
-    backoff_cap_s: float = 5.0
+    backoff_cap_s: float = 120.0
+    give_up_after_s: float = 24 * 3600.0
     store: str = "rocksdb://"
     # Which agents this worker runs. All by default; a deployment may run executor-only
     # workers beside lifecycle/wallet/analytics workers (same app id, same topics).

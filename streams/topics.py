@@ -19,6 +19,7 @@ from streams.channels import (
     ORDER_CREATED,
     OUTCOME_TOPICS,
     PAYMENT_DEPOSITED,
+    PAYMENT_PENDING,
     PAYMENT_REQUESTS,
     PAYMENT_REQUESTS_DLQ,
     WALLET_COMMANDS,
@@ -31,6 +32,7 @@ class Topics:
     payment_requests: faust.TopicT
     dead_letters: faust.TopicT
     outcomes: dict[str, faust.TopicT]
+    payment_pending: faust.TopicT
     order_created: faust.TopicT
     order_anomalies: faust.TopicT
     fulfillment_requested: faust.TopicT
@@ -60,13 +62,14 @@ def declare_topics(app: faust.App, partitions: int) -> Topics:
         payment_requests=topic(PAYMENT_REQUESTS),
         dead_letters=topic(PAYMENT_REQUESTS_DLQ),
         outcomes={name: topic(name) for name in OUTCOME_TOPICS},
+        payment_pending=topic(PAYMENT_PENDING),
         order_created=topic(ORDER_CREATED),
         order_anomalies=topic(ORDER_ANOMALIES),
         fulfillment_requested=topic(FULFILLMENT_REQUESTED),
         wallet_commands=topic(WALLET_COMMANDS),
         wallet_replies=topic(WALLET_REPLIES),
         analytics_facts=topic(ANALYTICS_FACTS),
-        order_events=source(ORDER_CREATED, *OUTCOME_TOPICS),
+        order_events=source(ORDER_CREATED, PAYMENT_PENDING, *OUTCOME_TOPICS),
         all_outcomes=source(*OUTCOME_TOPICS),
         deposits=source(PAYMENT_DEPOSITED),
     )

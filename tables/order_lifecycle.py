@@ -22,9 +22,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.money import Money
 from schemas.orders import OrderAnomaly, OrderCreated
-from schemas.outcomes import OutcomeEvent, PaymentOutcome
+from schemas.outcomes import OutcomeEvent, PaymentOutcome, outcome_event_id
 from schemas.payment_request import PaymentMethodType
+from schemas.pending import PaymentPending
 from tables.order_state import APPROVABLE_STATES, OrderState, compare_amounts
+from tables.pending import PendingOperation
 
 # Enough to recognise any realistic redelivery of an order's events, small enough
 # that a table value stays a few KiB.
@@ -79,6 +81,9 @@ class Order(BaseModel):
     last_sequence: int = Field(default=0, ge=0)
     seen_event_ids: tuple[str, ...] = ()
     pending: dict[int, OutcomeEvent] = Field(default_factory=dict)
+    # A request the gateway has not answered definitely yet; the state does not move
+    # until its one outcome arrives.
+    pending_operation: PendingOperation | None = None
     history: tuple[HistoryEntry, ...] = ()
     anomalies: tuple[Anomaly, ...] = ()
     # Whether order-created has been seen; an order can exist from outcomes alone.
@@ -156,6 +161,30 @@ def apply_order_created(order: Order | None, event: OrderCreated) -> Order:
     return updated
 
 
+# ----------------------------------------------------------------- pending operations
+
+
+def apply_pending(order: Order | None, event: PaymentPending) -> Order:
+    """Show that a request is being resolved with the gateway; never moves the state.
+
+    A notice that arrives after its request's outcome (the topics interleave freely)
+    is stale and ignored, as is one older than what the order already shows.
+    """
+    if order is None:
+        order = new_order(event.order_id, event.customer_id, event.occurred_at)
+    outcome_id = outcome_event_id(event.order_id, event.idempotency_key)
+    if (outcome_id in order.seen_event_ids or _pending_has_id(order, outcome_id)
+            or _applied_before(order, outcome_id)):
+        return order
+    current = order.pending_operation
+    if (current is not None and current.idempotency_key == event.idempotency_key
+            and current.attempts >= event.attempts):
+        return order
+    return order.model_copy(update={"pending_operation": PendingOperation(
+        kind=event.request_kind, idempotency_key=event.idempotency_key, since=event.since,
+        attempts=event.attempts, last_error=event.last_error)})
+
+
 # -------------------------------------------------------------------------- outcomes
 
 
@@ -163,6 +192,9 @@ def apply_outcome(order: Order | None, event: OutcomeEvent) -> ApplyResult:
     """Apply one outcome event, in per-order sequence order, idempotently."""
     if order is None:
         order = new_order(event.order_id, event.customer_id, event.occurred_at)
+    op = order.pending_operation
+    if op is not None and op.idempotency_key == event.idempotency_key:
+        order = order.model_copy(update={"pending_operation": None})
 
     if event.event_id in order.seen_event_ids or _pending_has_id(order, event.event_id):
         return ApplyResult(order=order, duplicate=True)

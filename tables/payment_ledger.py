@@ -78,6 +78,10 @@ class InFlightRecord(BaseModel):
     kind: str
     started_at: datetime
     transaction_id: str | None = None
+    # Attempts that got no definite answer, and the last such error (no secrets: the
+    # adapter's messages name the failure, never the request's fields).
+    attempts: int = Field(default=0, ge=0)
+    last_error: str | None = None
 
 
 def planned_amount(entry: PaymentLedgerEntry | None, request: PaymentRequest) -> Money | None:
@@ -246,30 +250,11 @@ def conclude(
 # ------------------------------------------------------------------------ retries
 
 
-def backoff_delay(attempt: int, base: float, cap: float, rand: float) -> float:
-    """Seconds to wait before retry number `attempt` (0-based): exponential, full jitter.
-
-    Full jitter (uniform in [0, min(cap, base * 2**attempt))) spreads retries of many
-    orders that failed together, instead of having them hit the gateway in waves.
-    `rand` in [0, 1) is injected so this stays pure.
-    """
-    if attempt < 0:
-        raise ValueError("attempt must be >= 0")
-    if not 0.0 <= rand < 1.0:
-        raise ValueError("rand must be in [0, 1)")
-    if base < 0 or cap < 0:
-        raise ValueError("base and cap must be >= 0")
-    # Bounded exponent: 2**attempt for a large attempt would overflow a float.
-    ceiling = cap if attempt >= 64 else min(cap, base * float(2**attempt))
-    return rand * ceiling
-
-
 __all__ = [
     "GatewayResult",
     "InFlightRecord",
     "PaymentLedgerEntry",
     "ResultKind",
-    "backoff_delay",
     "conclude",
     "outcome_event",
     "planned_amount",

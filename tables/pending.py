@@ -28,10 +28,23 @@ from gateway.errors import (
 )
 from gateway.port import Transaction
 from schemas.money import Money
+from schemas.payment_request import PaymentKind
 
 # Braintree's and our clocks are not the same clock; a sale created a little "before" the
 # request started (by our clock) is still that request's sale.
 CLOCK_SKEW = timedelta(minutes=5)
+
+
+class PendingOperation(BaseModel):
+    """What an order shows while one of its requests waits for a definite answer."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: PaymentKind
+    idempotency_key: str
+    since: datetime
+    attempts: int = Field(ge=1)
+    last_error: str
 
 
 class Resolution(StrEnum):
@@ -116,6 +129,7 @@ def matching_sale(candidates: Sequence[Transaction], *, order_id: str, amount: M
 
 __all__ = [
     "CLOCK_SKEW",
+    "PendingOperation",
     "PendingPolicy",
     "Resolution",
     "given_up",

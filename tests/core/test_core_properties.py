@@ -19,7 +19,6 @@ from tables.order_state import OrderState
 from tables.payment_ledger import (
     GatewayResult,
     PaymentLedgerEntry,
-    backoff_delay,
     conclude,
     with_status,
 )
@@ -253,17 +252,3 @@ def test_money_never_goes_negative(a: int, b: int) -> None:
         assert (left - right).amount >= 0
     except MoneyError:
         assert a < b
-
-
-@given(
-    st.integers(min_value=0, max_value=10_000),
-    st.floats(min_value=0.001, max_value=10),
-    st.floats(min_value=0, max_value=120),
-    st.floats(min_value=0, max_value=1, exclude_max=True),
-)
-def test_backoff_stays_within_cap_and_grows_monotonically(
-    attempt: int, base: float, cap: float, rand: float,
-) -> None:
-    delay = backoff_delay(attempt, base, cap, rand)
-    assert 0 <= delay <= cap
-    assert delay <= backoff_delay(attempt + 1, base, cap, rand) or delay == rand * cap

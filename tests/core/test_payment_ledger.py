@@ -8,7 +8,6 @@ from tables.order_state import OrderState
 from tables.payment_ledger import (
     GatewayResult,
     PaymentLedgerEntry,
-    backoff_delay,
     conclude,
     record_result,
     with_status,
@@ -179,17 +178,6 @@ def test_record_result_of_a_refused_capture_keeps_the_authorization() -> None:
 def test_ledger_json_round_trip() -> None:
     entry = refund(captured(capture="60"), "20", "r1")
     assert PaymentLedgerEntry.model_validate_json(entry.model_dump_json()) == entry
-
-
-def test_backoff_delay() -> None:
-    assert backoff_delay(0, 0.5, 30, 0.0) == 0.0
-    assert backoff_delay(0, 0.5, 30, 0.5) == 0.25
-    assert backoff_delay(3, 0.5, 30, 0.5) == 2.0
-    assert backoff_delay(10, 0.5, 30, 0.5) == 15.0
-    assert backoff_delay(10_000, 0.5, 30, 0.999) < 30
-    for bad in [(-1, 1.0, 1.0, 0.5), (0, 1.0, 1.0, 1.0), (0, 1.0, 1.0, -0.1), (0, -1, 1, 0)]:
-        with pytest.raises(ValueError):
-            backoff_delay(*bad)
 
 
 def test_ledger_state_names_the_order_state_the_plan_gates_on() -> None:

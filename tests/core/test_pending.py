@@ -96,3 +96,15 @@ def test_of_several_matches_the_first_attempts_sale_is_chosen() -> None:
     found = matching_sale([sale("later", "10", 3), sale("first", "10", 1)],
                           order_id="order-1", amount=usd("10"), started_at=T0)
     assert found is not None and found.id == "first"
+
+
+def test_retry_delay_refuses_impossible_inputs() -> None:
+    for attempt, rand in [(-1, 0.5), (0, 1.0), (0, -0.1)]:
+        with pytest.raises(ValueError):
+            retry_delay(attempt, PendingPolicy(), rand)
+
+
+@given(st.integers(min_value=0, max_value=10_000), st.floats(min_value=0, max_value=0.999999))
+def test_retry_delay_never_shrinks_as_attempts_grow(attempt: int, rand: float) -> None:
+    policy = PendingPolicy()
+    assert retry_delay(attempt, policy, rand) <= retry_delay(attempt + 1, policy, rand)

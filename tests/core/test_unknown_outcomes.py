@@ -1,0 +1,180 @@
+"""Unknown is never failed: for any interleaving of gateway answers (applied, not applied,
+unknown, in flight, refused with 5xx/429, repeated) and crashes of the worker between the
+gateway call and the publish, every request ends with exactly one outcome and the outcomes
+agree with the gateway's own ledger."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import Any
+
+from core_factories import request, usd
+from faulty_gateway import FAULTS, Fault, FaultyGateway
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from agents.request_handler import RequestHandler
+from schemas.dead_letter import DeadLetter
+from schemas.outcomes import OutcomeEvent
+from tables.pending import PendingPolicy
+
+
+class BrokerAway(Exception):
+    """The publish failed: the worker dies and Kafka redelivers the record."""
+
+
+class MemoryTable(dict[str, Any]):
+    def put(self, key_or_entry: Any, value: Any = None) -> None:
+        if value is None:
+            self[key_or_entry.order_id] = key_or_entry
+        else:
+            self[key_or_entry] = value
+
+    def delete(self, key: str) -> None:
+        self.pop(key, None)
+
+
+class Publisher:
+    def __init__(self, crash_on: set[int]) -> None:
+        self.outcomes: list[OutcomeEvent] = []
+        self.dead_letters: list[DeadLetter] = []
+        self.pending: list[Any] = []
+        self._crash_on = crash_on
+        self._publishes = 0
+
+    async def outcome(self, event: OutcomeEvent) -> None:
+        self._publishes += 1
+        if self._publishes in self._crash_on:
+            raise BrokerAway()
+        self.outcomes.append(event)
+
+    async def dead_letter(self, letter: DeadLetter, key: str | None) -> None:
+        self.dead_letters.append(letter)
+
+    async def pending_operation(self, event: Any) -> None:
+        self.pending.append(event)
+
+
+async def _no_sleep(_: float) -> None:
+    return None
+
+
+async def run_order(script: list[Fault], crash_on: set[int], amount: str
+                    ) -> tuple[FaultyGateway, Publisher]:
+    gateway = FaultyGateway(script=deque(script))
+    ledger, in_flight = MemoryTable(), MemoryTable()
+    publisher = Publisher(crash_on)
+    steps = [request("approve", usd(amount), key="k-approve"),
+             request("deposit", None, key="k-deposit"),
+             request("refund", usd("1.00"), key="k-refund")]
+    for step in steps:
+        raw = step.model_dump_json().encode()
+        for _delivery in range(10):
+            handler = RequestHandler(gateway, ledger, in_flight, publisher,  # type: ignore[arg-type]
+                                     pending=PendingPolicy(base_s=0, cap_s=0),
+                                     sleep=_no_sleep, rand=lambda: 0.0)
+            try:
+                await handler.handle(raw)
+                break
+            except BrokerAway:
+                continue  # the record was not acknowledged: Kafka delivers it again
+        if step.kind == "deposit":
+            gateway.settle_all()
+    return gateway, publisher
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(script=st.lists(st.sampled_from(FAULTS), max_size=14),
+       crash_on=st.sets(st.integers(min_value=1, max_value=4), max_size=2),
+       amount=st.sampled_from(["10.00", "2500.00"]))
+def test_every_request_ends_with_one_outcome_that_matches_the_gateway(
+        script: list[Fault], crash_on: set[int], amount: str) -> None:
+    gateway, publisher = asyncio.run(run_order(script, crash_on, amount))
+
+    by_key: dict[str, set[tuple[str, str]]] = {}
+    for event in publisher.outcomes:
+        by_key.setdefault(event.idempotency_key, set()).add((event.event_id, event.event_type))
+    # One outcome per request (re-publishing after a crash repeats the same event).
+    assert set(by_key) == {"k-approve", "k-deposit", "k-refund"}
+    assert all(len(kinds) == 1 for kinds in by_key.values()), by_key
+    types = {key: next(iter(kinds))[1] for key, kinds in by_key.items()}
+    assert "payment-failed" not in types.values(), types
+
+    sales = [t for t in gateway.transactions.values() if t.type == "sale"]
+    credits = [t for t in gateway.transactions.values() if t.type == "credit"]
+    assert len(sales) == 1  # never a second authorization for one order
+    sale = sales[0]
+    if sale.status == "processor_declined":
+        assert types == {"k-approve": "payment-declined", "k-deposit": "payment-declined",
+                         "k-refund": "payment-declined"}
+        assert credits == []
+        return
+    assert types["k-approve"] == "payment-approved"
+    assert types["k-deposit"] == "payment-deposited" and sale.status == "settled"
+    assert types["k-refund"] == "payment-refunded"
+    assert [c.amount for c in credits] == [usd("1.00")]
+
+
+class AlwaysUnknown(FaultyGateway):
+    """The gateway never answers definitely (and may have applied the sale)."""
+
+    apply_first: bool = False
+
+    def _mutate(self, key: str, apply: Any) -> Any:
+        if self.apply_first and key not in self.answers:
+            self._record(key, apply)
+        from gateway.errors import OutcomeUnknownError
+        raise OutcomeUnknownError("read timeout: the request may have been applied")
+
+
+class Misconfigured(FaultyGateway):
+    def _mutate(self, key: str, apply: Any) -> Any:
+        from gateway.errors import AuthenticationGatewayError
+        raise AuthenticationGatewayError("AuthenticationError: check merchant id and keys")
+
+
+async def _one(gateway: FaultyGateway, policy: PendingPolicy) -> tuple[Publisher, MemoryTable,
+                                                                          MemoryTable]:
+    ledger, in_flight = MemoryTable(), MemoryTable()
+    publisher = Publisher(set())
+    handler = RequestHandler(gateway, ledger, in_flight, publisher,  # type: ignore[arg-type]
+                             pending=policy, sleep=_no_sleep, rand=lambda: 0.0)
+    await handler.handle(request("approve", usd("10.00"), key="k1").model_dump_json().encode())
+    return publisher, ledger, in_flight
+
+
+def test_given_up_only_after_its_limit_and_then_reported_failed_with_a_dead_letter() -> None:
+    policy = PendingPolicy(base_s=0, cap_s=0, give_up_after_s=1e-6)
+    publisher, ledger, in_flight = asyncio.run(_one(AlwaysUnknown(), policy))
+    assert [e.event_type for e in publisher.outcomes] == ["payment-failed"]
+    assert "given up" in (publisher.outcomes[0].reason or "")
+    assert [d.error_type for d in publisher.dead_letters] == ["GivenUp"]
+    assert "k1" not in in_flight and "k1" in ledger["order-1"].processed
+
+
+def test_at_the_limit_a_sale_found_at_the_gateway_is_the_answer_not_a_failure() -> None:
+    policy = PendingPolicy(base_s=0, cap_s=0, give_up_after_s=1e-6)
+    gateway = AlwaysUnknown()
+    gateway.apply_first = True
+    publisher, _, _ = asyncio.run(_one(gateway, policy))
+    assert [e.event_type for e in publisher.outcomes] == ["payment-approved"]
+    assert publisher.dead_letters == []
+
+
+def test_pending_is_announced_and_the_order_view_would_show_it() -> None:
+    policy = PendingPolicy(base_s=0, cap_s=0, announce_after=1)
+    gateway = FaultyGateway(script=deque(["lost_before_apply"] * 3))
+    publisher, _, _ = asyncio.run(_one(gateway, policy))
+    assert [(p.request_kind, p.attempts) for p in publisher.pending] == [
+        ("approve", 1), ("approve", 2)]  # then 4, 8, ... if it went on
+    assert [e.event_type for e in publisher.outcomes] == ["payment-approved"]
+
+
+def test_a_gateway_configuration_error_parks_the_request_and_never_declines_it() -> None:
+    publisher, ledger, in_flight = asyncio.run(_one(Misconfigured(), PendingPolicy()))
+    assert publisher.outcomes == []
+    assert [d.error_type for d in publisher.dead_letters] == ["AuthenticationGatewayError"]
+    assert "configuration" in publisher.dead_letters[0].reason
+    # Not processed: a replay once the keys are fixed runs it.
+    assert "order-1" not in ledger and "k1" not in in_flight
