@@ -7,13 +7,18 @@ the facts of a minute into one row of the windows table. See `tables.analytics`.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import faust
 from pydantic import ValidationError
 
+from agents import metrics
+from schemas.dead_letter import DeadLetter
 from schemas.outcomes import parse_outcome
+from streams.channels import ANALYTICS_FACTS
 from streams.logs import get_logger
+from streams.publisher import send_and_wait
 from streams.settings import WorkerSettings
 from streams.topics import Topics
 from tables.analytics import AnalyticsFact, AnalyticsWindow, add_fact, fact_of, window_key
@@ -51,5 +56,10 @@ def register_analytics(app: faust.App, topics: Topics,
                 store.put(key, add_fact(store.get(key), fact))
             except (ValidationError, ValueError) as exc:
                 log.warning("analytics.bad_fact", error=type(exc).__name__)
+                metrics.DEAD_LETTERS.labels(source=ANALYTICS_FACTS).inc()
+                await send_and_wait(topics.dead_letters, None, DeadLetter(
+                    source=ANALYTICS_FACTS, reason=f"undecodable analytics fact: {exc}",
+                    payload=event.value, error_type=type(exc).__name__,
+                    first_seen_at=datetime.now(UTC), attempts=1))
 
     return store

@@ -22,11 +22,19 @@ GIVEN_UP = Counter("paystream_executor_given_up_total",
 GATEWAY_MISCONFIGURED = Counter("paystream_gateway_misconfigured_total",
                                 "Requests parked because of gateway authentication or setup",
                                 ["error"])
-RECORD_RETRIES = Counter("paystream_executor_record_retries_total",
-                         "Records handled again after the handler itself failed")
+RECORD_RETRIES = Counter("paystream_record_retries_total",
+                         "Records handled again after the agent's step itself failed",
+                         ["agent"])
 DEAD_LETTERS = Counter("paystream_dead_letters_total", "Messages parked in a dead-letter topic",
                        ["source"])
 IN_FLIGHT = Gauge("paystream_executor_in_flight", "Requests being executed now")
 ORDER_ANOMALIES = Counter("paystream_order_anomalies_total",
                           "Outcome events that were impossible for the order's state",
                           ["event_type"])
+DRIFT_FOUND = Counter("paystream_reconcile_drift_total",
+                      "Disagreements between the ledger and the gateway found by the reconciler",
+                      ["kind"])
+DRIFT_OPEN = Gauge("paystream_reconcile_drift_open",
+                   "Disagreements the last reconcile pass found and did not repair")
+COMPENSATIONS = Counter("paystream_reconcile_compensations_total",
+                        "Orphan authorizations voided by the reconciler")

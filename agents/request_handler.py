@@ -33,7 +33,7 @@ from typing import Protocol
 from pydantic import ValidationError
 
 from agents import metrics
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, PermanentGatewayError
 from gateway.port import PaymentGateway, TransactionResult
 from gateway.statuses import CAPTURED_STATUSES, TransactionStatus
 from schemas.dead_letter import DeadLetter
@@ -105,7 +105,7 @@ class RequestHandler:
                  publisher: Publisher, pending: PendingPolicy | None = None,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                  rand: Callable[[], float] = random.random,
-                 gateway_slots: int | None = None) -> None:
+                 gateway_slots: int | None = None, busy: set[str] | None = None) -> None:
         self.gateway = gateway
         self.ledger = ledger
         self.in_flight = in_flight
@@ -116,6 +116,8 @@ class RequestHandler:
         # The in-flight cap applies to gateway calls only: parsing, deciding and
         # publishing happen outside it, so a slot is never idle while Kafka acks.
         self._slots = asyncio.Semaphore(gateway_slots) if gateway_slots else None
+        # Orders being executed now, shared with the reconciler so it leaves them alone.
+        self.busy = busy if busy is not None else set()
 
     async def handle(self, raw: bytes, key: bytes | None = None) -> None:
         try:
@@ -128,6 +130,13 @@ class RequestHandler:
         await self.execute(request)
 
     async def execute(self, request: PaymentRequest) -> None:
+        self.busy.add(request.order_id)
+        try:
+            await self._execute(request)
+        finally:
+            self.busy.discard(request.order_id)
+
+    async def _execute(self, request: PaymentRequest) -> None:
         entry = self.ledger.get(request.order_id)
         if needs_status_refresh(entry, request):
             entry = await self._refresh(entry)
@@ -188,7 +197,8 @@ class RequestHandler:
                     outcome = await self._timed(operation, call)
                 except GatewayError as exc:
                     resolution = resolution_for(exc)
-                    if resolution is Resolution.DEFINITE:
+                    if (resolution is Resolution.DEFINITE
+                            and isinstance(exc, PermanentGatewayError)):
                         metrics.GATEWAY_CALLS.labels(operation, "refused").inc()
                         return from_permanent_error(exc)
                     if resolution is Resolution.PARK:

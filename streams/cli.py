@@ -39,10 +39,12 @@ def _register_product() -> None:
     from api_edge.cli import edge_app
     from gateway.cli import sim_app
     from schemas.cli import schemas_app
+    from streams.reconcile_cli import register as register_reconcile
 
     app.add_typer(edge_app, name="edge", help="The HTTP edge: Payments-A and Payments-B")
     app.add_typer(sim_app, name="sim", help="The Braintree-compatible simulator")
     app.add_typer(schemas_app, name="schemas", help="JSON Schema and AsyncAPI documents")
+    register_reconcile(app)
 
 
 def _register_contributed() -> None:

@@ -55,6 +55,8 @@ class PaymentLedgerEntry(BaseModel):
     processed: dict[str, str] = Field(
         default_factory=dict, description="idempotency_key -> outcome event_id"
     )
+    # When the last outcome was recorded (what `paystream reconcile --since` selects on).
+    updated_at: datetime | None = None
 
     @property
     def has_live_authorization(self) -> bool:
@@ -243,7 +245,7 @@ def conclude(
 ) -> tuple[PaymentLedgerEntry, OutcomeEvent]:
     """record_result + outcome_event: the new entry to store and the event to publish."""
     amount = planned_amount(entry, request) if result.result == "succeeded" else None
-    after = record_result(entry, request, result)
+    after = record_result(entry, request, result).model_copy(update={"updated_at": occurred_at})
     return after, outcome_event(after, request, result, occurred_at=occurred_at, amount=amount)
 
 

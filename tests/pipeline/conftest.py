@@ -31,7 +31,6 @@ def platform_env(kafka_bootstrap: str, sqs_endpoint: str,
         "PAYSTREAM_WORKER_BACKOFF_BASE_S": "0.05",
         "PAYSTREAM_WORKER_BACKOFF_CAP_S": "0.2",
         "BRAINTREE_TIMEOUT_SECONDS": "3",
-        "PAYSTREAM_WORKER_MAX_ATTEMPTS": "8",
         # The group is new each session, so "earliest" re-reads only this session's
         # requests; "latest" would skip a request whose first worker died before
         # committing anything (the kill test).

@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaConsumer
 
 from devstack.sqs import sqs_client
 from schemas.outcomes import parse_outcome
-from streams.channels import OUTCOME_TOPICS, PAYMENT_QUEUE, PAYMENT_REQUESTS_DLQ
+from streams.channels import OUTCOME_TOPICS, PAYMENT_PENDING, PAYMENT_QUEUE, PAYMENT_REQUESTS_DLQ
 
 NONCES = {
     "credit_card": "fake-valid-visa-nonce",
@@ -39,6 +39,8 @@ def request(kind: str, order_id: str, *, amount: str | None = None, currency: st
     if kind == "approve":
         body["payment_method_nonce"] = nonce or NONCES[method]
         body["payment_method_type"] = method
+    else:
+        body["requested_by"] = "merchant"  # capture, refund and reverse are the merchant's
     return body
 
 
@@ -65,12 +67,14 @@ class OutcomeCollector:
         self.bootstrap = bootstrap
         self.events: list[Any] = []
         self.dead_letters: list[dict[str, Any]] = []
+        self.pending: list[dict[str, Any]] = []
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self._consumer = AIOKafkaConsumer(
-            *OUTCOME_TOPICS, PAYMENT_REQUESTS_DLQ, bootstrap_servers=self.bootstrap,
+            *OUTCOME_TOPICS, PAYMENT_REQUESTS_DLQ, PAYMENT_PENDING,
+            bootstrap_servers=self.bootstrap,
             auto_offset_reset="earliest", enable_auto_commit=False, group_id=None,
             metadata_max_age_ms=1000)
         await self._consumer.start()
@@ -81,6 +85,8 @@ class OutcomeCollector:
         async for record in self._consumer:
             if record.topic == PAYMENT_REQUESTS_DLQ:
                 self.dead_letters.append(json.loads(record.value))  # type: ignore[arg-type]
+            elif record.topic == PAYMENT_PENDING:
+                self.pending.append(json.loads(record.value))  # type: ignore[arg-type]
             else:
                 self.events.append(parse_outcome(record.value))  # type: ignore[arg-type]
 
