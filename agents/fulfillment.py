@@ -1,4 +1,5 @@
-"""Fulfillment hand-off: on `payment-deposited`, publish `fulfillment-requested` once per order.
+"""Fulfillment hand-off: on `payment-deposited`, publish `fulfillment-requested` once per order,
+once the captured total covers the order's price.
 
 A downstream consumer of the outcome topic, independent of the order table: a deposit
 means money was captured, whatever order the other outcomes arrive in. A small table
@@ -15,6 +16,7 @@ from typing import Any
 import faust
 from pydantic import ValidationError
 
+from schemas.money import Money
 from schemas.orders import FulfillmentRequested
 from schemas.outcomes import parse_outcome
 from schemas.types import derived_event_id
@@ -36,13 +38,21 @@ def fulfillment_request_for(raw: bytes) -> FulfillmentRequested | None:
     if event.event_type != "payment-deposited":
         return None
     captured = event.captured_amount or event.amount
-    if captured is None:
+    if captured is None or not covers(captured, event.authorized_amount):
         return None
     return FulfillmentRequested(
         event_id=derived_event_id("fulfillment", event.order_id, event.event_id),
         order_id=event.order_id, customer_id=event.customer_id, captured_amount=captured,
         correlation_id=event.correlation_id, occurred_at=event.occurred_at,
     )
+
+
+def covers(captured: Money, due: Money | None) -> bool:
+    """Ship only when the captured total covers the order's price. The authorization is
+    that price (the orchestrator authorizes the merchant's registered amount, never the
+    shopper's), so a partial capture ships nothing until the captures add up to it."""
+    return (due is not None and captured.currency == due.currency
+            and captured.amount >= due.amount)
 
 
 class FulfillmentHandler:

@@ -24,9 +24,10 @@ from agents import metrics
 from schemas.dead_letter import DeadLetter
 from schemas.orders import OrderAnomaly, OrderCreated
 from schemas.outcomes import parse_outcome
+from schemas.payment_request import PaymentRequest
 from schemas.pending import PaymentPending
 from schemas.validation import describe_validation_error
-from streams.channels import ORDER_CREATED, PAYMENT_PENDING
+from streams.channels import ORDER_CREATED, PAYMENT_PENDING, PAYMENT_REQUESTS
 from streams.logs import get_logger
 from streams.publisher import send_and_wait
 from streams.settings import WorkerSettings
@@ -39,6 +40,7 @@ from tables.order_lifecycle import (
     apply_outcome,
     apply_pending,
 )
+from tables.request_keys import record_request
 from tables.worker_tables import orders_table
 
 log = get_logger("paystream.orders")
@@ -58,6 +60,8 @@ class OrderEventHandler:
 
     async def handle(self, topic: str, key: bytes | None, raw: bytes) -> Order | None:
         key_text = key.decode("utf-8", errors="replace") if key is not None else None
+        if topic == PAYMENT_REQUESTS:
+            return self._remember_key(raw)
         try:
             if topic == ORDER_CREATED:
                 created = OrderCreated.model_validate_json(raw)
@@ -97,6 +101,22 @@ class OrderEventHandler:
                      sequence=event.sequence, last_sequence=result.order.last_sequence)
         self.store.put(result.order.order_id, result.order)
         return result.order
+
+    def _remember_key(self, raw: bytes) -> Order | None:
+        """Keep the request's Idempotency-Key with its order, for replays on any
+        orchestrator (`tables.request_keys`). Malformed requests are the executor's to
+        dead-letter; unregistered orders have no record to keep keys in."""
+        try:
+            request = PaymentRequest.model_validate_json(raw)
+        except ValidationError:
+            return None
+        order = self.store.get(request.order_id)
+        if order is None:
+            return None
+        updated = record_request(order, request)
+        if updated is not order:
+            self.store.put(updated.order_id, updated)
+        return updated
 
     async def _park(self, topic: str, key: str | None, raw: bytes, exc: Exception) -> None:
         # A record nobody can decode would otherwise be skipped without a trace.

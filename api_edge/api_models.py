@@ -21,9 +21,11 @@ from pydantic import (
 )
 
 from schemas.money import Money
+from schemas.orders import MerchantReference
 from schemas.payment_request import PaymentKind, PaymentMethodType
 from schemas.types import OrderId
 from tables.order_state import OrderState
+from tables.request_keys import RequestKey
 from tables.wallet_state import ExpirationMonth, ExpirationYear, PostalCode
 
 # Vault tokens appear in URL paths, so their alphabet is kept URL- and log-safe.
@@ -44,11 +46,30 @@ PositiveMoney = Annotated[Money, AfterValidator(_positive)]
 _REQUEST_CONFIG = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
 
+# A shopper's id as tokens carry it (the `sub` claim): printable ASCII, no spaces.
+CustomerId = Annotated[str, StringConstraints(min_length=1, max_length=256,
+                                              pattern=r"^[\x21-\x7e]+$")]
+
 # ---------------------------------------------------------------------- public requests
 
 
+class RegisterOrderRequest(BaseModel):
+    """The merchant registers an order and its price before the shopper checks out."""
+
+    model_config = _REQUEST_CONFIG
+
+    customer_id: CustomerId = Field(description="The shopper (token subject) who will pay.")
+    amount: PositiveMoney = Field(description="The order's price; checkout must match it.")
+    merchant_reference: MerchantReference | None = Field(
+        default=None, description="Your own reference for the order.")
+
+
 class CheckoutRequest(BaseModel):
-    """Authorize (approve) an order's payment with a saved method or a one-time nonce."""
+    """Authorize (approve) a registered order's payment with a saved method or a nonce.
+
+    `amount` must equal the price the merchant registered (else 422); it is a check, the
+    price charged is always the registered one.
+    """
 
     model_config = _REQUEST_CONFIG
 
@@ -125,6 +146,14 @@ class UpdatePaymentMethodRequest(BaseModel):
 # -------------------------------------------------------------------------- responses
 
 
+class OrderRegistered(BaseModel):
+    order_id: str = Field(description="Issued by paystream; the shopper checks out with it.")
+    customer_id: str
+    amount: Money
+    merchant_reference: str | None = None
+    status_url: str
+
+
 class PaymentAccepted(BaseModel):
     payment_id: str
     order_id: str
@@ -162,8 +191,12 @@ class OrderView(BaseModel):
     authorized_amount: Money | None = None
     captured_amount: Money | None = None
     refunded_amount: Money | None = None
+    merchant_id: str | None = None
+    merchant_reference: str | None = None
     history: list[HistoryEntryView] = Field(default_factory=list)
     anomalies: list[AnomalyView] = Field(default_factory=list)
+    # Read from the worker for idempotent replays; never shown to clients.
+    request_keys: dict[str, RequestKey] = Field(default_factory=dict, exclude=True)
 
 
 class PaymentMethodView(BaseModel):
@@ -188,6 +221,10 @@ class WalletView(BaseModel):
 
 class Health(BaseModel):
     status: Literal["ok"] = "ok"
+
+
+class PublicReadiness(BaseModel):
+    status: Literal["ready", "not ready"]
 
 
 class Readiness(BaseModel):

@@ -1,36 +1,47 @@
-"""The orchestrator's use cases: accept a payment request, show an order to its owner.
+"""The orchestrator's use cases: register an order, accept a payment request, show an order.
 
-Refusals are `api_edge.errors` (no HTTP here); `api_edge.problems` maps them.
+Refusals are `api_edge.errors` (no HTTP here); `api_edge.problems` maps them. The price
+always comes from the order the merchant registered, never from the shopper's request,
+and every request names the order's owner as its customer, whoever asked.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from api_edge.api_models import OrderView, PaymentAccepted, PaymentCommand
+from api_edge.api_models import (
+    OrderRegistered,
+    OrderView,
+    PaymentAccepted,
+    PaymentCommand,
+    RegisterOrderRequest,
+)
 from api_edge.enqueue import EnqueueError, PaymentQueue
 from api_edge.errors import (
     DependencyUnavailableError,
-    OrderForbiddenError,
-    OrderNotYetRecordedError,
+    OperationForbiddenError,
+    OrderNotFoundError,
     OrderStateConflictError,
     PaymentMethodTypeMismatchError,
+    PriceMismatchError,
     UnknownPaymentMethodError,
 )
-from api_edge.flow import Verdict, admit, can_view
-from api_edge.idempotency import downstream_key
+from api_edge.flow import Actor, Verdict, admit, visible_to
+from api_edge.idempotency import IdempotencyMismatchError, downstream_key
 from api_edge.order_events import OrderEventPublisher, PublishError
-from api_edge.recent_checkouts import RecentCheckouts
+from api_edge.recent_orders import RecentOrders
 from api_edge.worker_views import WorkerRequestError, WorkerUnavailableError, WorkerViews, to_order
 from schemas.orders import OrderCreated
 from schemas.payment_request import PaymentRequest
 from schemas.types import derived_event_id
 from streams.logs import get_logger
+from tables.order_state import OrderState
+from tables.request_keys import RequestKey, replay_of
 
 log = get_logger(__name__)
 
@@ -46,7 +57,7 @@ class CheckoutDeps:
     views: WorkerViews
     queue: PaymentQueue
     events: OrderEventPublisher
-    recent: RecentCheckouts = field(default_factory=RecentCheckouts)
+    recent: RecentOrders = field(default_factory=RecentOrders)
     clock: Clock = utc_now
 
 
@@ -55,91 +66,149 @@ def unavailable(dependency: str, exc: Exception) -> DependencyUnavailableError:
     return DependencyUnavailableError(dependency)
 
 
+def actor_scope(actor: Actor) -> str:
+    """Whose Idempotency-Keys these are: a shopper's, or a merchant back office's."""
+    return actor.id if not actor.is_merchant else f"merchant:{actor.id}"
+
+
+def status_url(order_id: str) -> str:
+    return f"/v1/orders/{order_id}"
+
+
 async def find_order(deps: CheckoutDeps, order_id: str) -> OrderView | None:
     try:
-        return await deps.views.get_order(order_id)
+        view = await deps.views.get_order(order_id)
     except WorkerUnavailableError as exc:
         raise unavailable("order table", exc) from None
+    return view if view is not None else deps.recent.get(order_id)
 
 
-async def order_for_owner(deps: CheckoutDeps, customer_id: str, order_id: str) -> OrderView:
+async def order_for(deps: CheckoutDeps, actor: Actor, order_id: str) -> OrderView:
+    """The order if `actor` may see it; missing and foreign orders are both 404."""
     view = await find_order(deps, order_id)
-    verdict = can_view(customer_id, to_order(view) if view else None,
-                       deps.recent.accepted_for(order_id, customer_id))
-    if verdict is Verdict.FORBIDDEN:
-        raise OrderForbiddenError(order_id)
-    if verdict is Verdict.NOT_YET_VISIBLE or view is None:
-        raise OrderNotYetRecordedError(order_id)
+    if view is None or not visible_to(actor, to_order(view)):
+        raise OrderNotFoundError(order_id)
     return view
 
 
-async def accept_payment(
-    deps: CheckoutDeps, customer_id: str, key: str, command: PaymentCommand, cid: str,
-) -> PaymentAccepted:
-    """Admit the request and hand it to the queue (and order-created to its topic)."""
+# ------------------------------------------------------------------------ registration
+
+
+async def register_order(deps: CheckoutDeps, merchant: Actor, key: str,
+                         body: RegisterOrderRequest, cid: str) -> OrderRegistered:
+    """Issue the order id and publish `order-created` with the merchant's price.
+
+    The id derives from (merchant, Idempotency-Key): a retry names the same order and
+    publishes the same event id, and nobody can choose (squat) an id.
+    """
+    downstream = downstream_key(actor_scope(merchant), key)
+    order_id = f"ord_{downstream[:24]}"
+    registered = OrderRegistered(order_id=order_id, customer_id=body.customer_id,
+                                 amount=body.amount, merchant_reference=body.merchant_reference,
+                                 status_url=status_url(order_id))
+    existing = await find_order(deps, order_id)
+    if existing is not None:
+        same = (existing.merchant_id, existing.customer_id, existing.expected_amount,
+                existing.merchant_reference) == (merchant.id, body.customer_id, body.amount,
+                                                 body.merchant_reference)
+        if not same:
+            raise IdempotencyMismatchError(key)
+        return registered
+    now = deps.clock()
+    try:
+        await deps.events.publish_created(OrderCreated(
+            event_id=derived_event_id("order-created", downstream), order_id=order_id,
+            customer_id=body.customer_id, amount=body.amount, merchant_id=merchant.id,
+            merchant_reference=body.merchant_reference, correlation_id=cid, occurred_at=now))
+    except PublishError as exc:
+        # Nothing was accepted yet: the merchant retries with the same key and gets the
+        # same order id.
+        raise unavailable("order event stream", exc) from None
+    deps.recent.add(OrderView(
+        order_id=order_id, customer_id=body.customer_id, state=OrderState.CREATED,
+        currency=body.amount.currency, expected_amount=body.amount, merchant_id=merchant.id,
+        merchant_reference=body.merchant_reference))
+    log.info("order registered", order_id=order_id, merchant_id=merchant.id, correlation_id=cid)
+    return registered
+
+
+# ---------------------------------------------------------------------------- payments
+
+
+async def accept_payment(deps: CheckoutDeps, actor: Actor, key: str, fingerprint: str,
+                         command: PaymentCommand, cid: str) -> PaymentAccepted:
+    """Admit the request and hand it to the queue; a known key replays its first answer."""
     method_lookup = None
     if command.kind == "approve" and command.payment_method_token is not None:
         # Looked up while the order is: both are needed before admitting, neither depends
         # on the other.
-        method_lookup = asyncio.ensure_future(_wallet_method_type(deps, customer_id, command))
+        method_lookup = asyncio.ensure_future(_wallet_method_type(deps, actor.id, command))
     try:
-        view = await find_order(deps, command.order_id)
+        accepted = await _admit(deps, actor, key, fingerprint, command)
     except BaseException:
         if method_lookup is not None:
             method_lookup.cancel()
+            with contextlib.suppress(BaseException):
+                await method_lookup
         raise
-    order = to_order(view) if view is not None else None
-    admission = admit(customer_id, command.kind, order, command.amount,
-                      accepted_here=deps.recent.accepted_for(command.order_id, customer_id))
-    if not admission.proceeds and method_lookup is not None:
-        method_lookup.cancel()
-        with contextlib.suppress(BaseException):
-            await method_lookup
-    if admission.verdict is Verdict.FORBIDDEN:
-        raise OrderForbiddenError(command.order_id)
-    if admission.verdict is Verdict.CONFLICT:
-        raise OrderStateConflictError(admission.reason or "the order does not allow this now")
-
+    if isinstance(accepted, PaymentAccepted):
+        if method_lookup is not None:
+            method_lookup.cancel()
+        return accepted
+    view, downstream = accepted
     method_type = command.payment_method_type
     if method_lookup is not None:
         method_type = await method_lookup
 
-    downstream = downstream_key(customer_id, key)
     payment_id = f"pay_{downstream[:26]}"
-    now = deps.clock()
+    # The registered price, not the request's (which admission checked against it).
+    amount = view.expected_amount if command.kind == "approve" else command.amount
     payment = PaymentRequest(
         payment_id=payment_id, idempotency_key=downstream, order_id=command.order_id,
-        customer_id=customer_id, kind=command.kind, amount=command.amount,
+        customer_id=view.customer_id, kind=command.kind, amount=amount,
         payment_method_token=command.payment_method_token,
         payment_method_nonce=command.payment_method_nonce,
-        payment_method_type=method_type, correlation_id=cid, requested_at=now,
+        payment_method_type=method_type, correlation_id=cid, requested_at=deps.clock(),
+        requested_by=actor.kind, request_fingerprint=fingerprint,
     )
-    # order-created and the payment request travel to different topics (the request via
-    # SQS and the bridge), so the order agent must cope with either arriving first anyway;
-    # sending both at once saves a round trip. If either fails, the client retries with
-    # the same key: SQS drops the duplicate request and the order table the duplicate event.
-    sends: list[Awaitable[Any]] = [deps.queue.send(payment, dedup_id=downstream)]
-    if admission.creates_order:
-        assert command.amount is not None
-        sends.append(deps.events.publish_created(OrderCreated(
-            event_id=derived_event_id("order-created", downstream),
-            order_id=command.order_id, customer_id=customer_id, amount=command.amount,
-            correlation_id=cid, occurred_at=now,
-        )))
-    results = await asyncio.gather(*sends, return_exceptions=True)
-    for result in results:
-        if isinstance(result, EnqueueError):
-            raise unavailable("payment queue", result)
-        if isinstance(result, PublishError):
-            raise unavailable("order event stream", result)
-        if isinstance(result, BaseException):
-            raise result
-    if command.kind == "approve":
-        deps.recent.add(command.order_id, customer_id)
+    # The only send on this path: once SQS has the request, it will run, and the answer
+    # is 202. Nothing after it may turn that into an error.
+    try:
+        await deps.queue.send(payment, dedup_id=downstream)
+    except EnqueueError as exc:
+        raise unavailable("payment queue", exc) from None
     log.info("payment request accepted", payment_id=payment_id, order_id=command.order_id,
-             kind=command.kind, correlation_id=cid)
+             kind=command.kind, requested_by=actor.kind, correlation_id=cid)
     return PaymentAccepted(payment_id=payment_id, order_id=command.order_id,
-                           kind=command.kind, status_url=f"/v1/orders/{command.order_id}")
+                           kind=command.kind, status_url=status_url(command.order_id))
+
+
+async def _admit(deps: CheckoutDeps, actor: Actor, key: str, fingerprint: str,
+                 command: PaymentCommand) -> PaymentAccepted | tuple[OrderView, str]:
+    """The replayed answer for a known key, or the order view and downstream key to go on."""
+    view = await find_order(deps, command.order_id)
+    order = to_order(view) if view is not None else None
+    downstream = downstream_key(actor_scope(actor), key)
+    if view is not None and order is not None and visible_to(actor, order):
+        replay = replay_of(view.request_keys, downstream, fingerprint, deps.clock())
+        if replay is False:
+            raise IdempotencyMismatchError(key)
+        if isinstance(replay, RequestKey):
+            return PaymentAccepted(payment_id=replay.payment_id, order_id=command.order_id,
+                                   kind=replay.kind, status_url=status_url(command.order_id))
+    admission = admit(actor, command.kind, order, command.amount)
+    reason = admission.reason or "the order does not allow this now"
+    match admission.verdict:
+        case Verdict.NOT_FOUND:
+            raise OrderNotFoundError(command.order_id)
+        case Verdict.FORBIDDEN:
+            raise OperationForbiddenError(reason)
+        case Verdict.PRICE_MISMATCH:
+            raise PriceMismatchError(reason)
+        case Verdict.CONFLICT:
+            raise OrderStateConflictError(reason)
+    assert view is not None
+    return view, downstream
 
 
 async def _wallet_method_type(deps: CheckoutDeps, customer_id: str,

@@ -99,10 +99,15 @@ def build_servers(settings: EdgeSettings, only: Which = Which.both, *,
     if only in (Which.both, Which.facade):
         from api_edge.facade import create_facade_app
 
+        facade = create_facade_app(settings)
         servers.append(uvicorn.Server(uvicorn.Config(
-            create_facade_app(settings), host=settings.public_host,
+            facade, host=settings.public_host,
             port=settings.public_port, log_level=log_level, access_log=access_log,
             server_header=False)))
+        if settings.ops_port is not None:
+            servers.append(uvicorn.Server(uvicorn.Config(
+                facade.state.ops, host=settings.ops_host, port=settings.ops_port,
+                log_level=log_level, access_log=False, server_header=False)))
     return servers
 
 

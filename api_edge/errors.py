@@ -11,12 +11,33 @@ class EdgeError(Exception):
     """A refusal or a temporary failure the client is told about."""
 
 
-class OrderForbiddenError(EdgeError):
-    """Missing and foreign orders look the same: order ids are not to be probed."""
+class OrderNotFoundError(EdgeError):
+    """Missing, unregistered and foreign orders look the same: ids are not to be probed."""
 
 
-class OrderNotYetRecordedError(EdgeError):
-    """The shopper's own checkout was accepted but the order table has not caught up."""
+class OperationForbiddenError(EdgeError):
+    """The caller sees the order, but its role does not allow this operation."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class PriceMismatchError(EdgeError):
+    """A checkout whose amount is not the price the merchant registered."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class RateLimitedError(EdgeError):
+    """Too many requests from one subject or client; retry after `retry_after` seconds."""
+
+    def __init__(self, who: str, retry_after: int) -> None:
+        super().__init__(who)
+        self.who = who
+        self.retry_after = retry_after
 
 
 class OrderStateConflictError(EdgeError):

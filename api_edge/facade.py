@@ -1,9 +1,13 @@
-"""Payments-A, the public facade: OAuth 2.0 bearer auth, validation, then Payments-B.
+"""Payments-A, the public facade: OAuth 2.0 bearer auth, limits, validation, then Payments-B.
 
-A holds no payment logic. It authenticates the shopper, validates the body, requires an
-Idempotency-Key on every write, and calls B with its own service credential, naming the
-shopper (the token's subject; never anything from the body) in `X-Shopper-Subject`.
-How B's answers come back is `api_edge.orchestrator_client`'s concern.
+A holds no payment logic. It refuses oversized bodies before anything reads them, then
+authenticates the caller, counts it against the rate limits, validates the body, requires
+an Idempotency-Key on every write, and calls B with its own service credential, naming the
+caller: a shopper (the user token's subject) in `X-Shopper-Subject`, or a merchant back
+office (the client-credentials token's client id, scope `merchant:payments`) in
+`X-Merchant-Client`; never anything from the body. Shoppers check out, read and cancel
+(before capture) their own orders; merchants register orders and capture, refund and
+reverse them. How B's answers come back is `api_edge.orchestrator_client`'s concern.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, Final
 
 from fastapi import Body, Depends, FastAPI, Path, Request, Response
@@ -24,26 +28,33 @@ from api_edge.api_models import (
     DepositRequest,
     Health,
     MethodToken,
+    OrderRegistered,
     OrderView,
     PaymentAccepted,
     PaymentCommand,
     PaymentMethodView,
+    PublicReadiness,
     Readiness,
     RefundRequest,
+    RegisterOrderRequest,
     ReverseRequest,
     UpdatePaymentMethodRequest,
     WalletView,
 )
 from api_edge.auth import (
+    MERCHANT_PAYMENTS,
     PAYMENTS_READ,
     PAYMENTS_WRITE,
     WALLET_READ,
     WALLET_WRITE,
+    AuthError,
     Principal,
     TokenVerifier,
+    get_token_verifier,
     install_auth,
     require_scopes,
 )
+from api_edge.flow import Actor
 from api_edge.http_common import (
     INTERNAL,
     CachedReadiness,
@@ -51,10 +62,17 @@ from api_edge.http_common import (
     idempotency_key,
     issuer_reachable,
 )
-from api_edge.observability import FASTAPI_TELEMETRY, install_observability, readiness_body
+from api_edge.observability import (
+    FASTAPI_TELEMETRY,
+    EdgeMetrics,
+    install_metrics_route,
+    install_observability,
+    readiness_body,
+)
 from api_edge.orchestrator_client import OrchestratorClient
 from api_edge.problems import install_problem_handlers, problem_responses
-from api_edge.service_token import ServiceTokenSource
+from api_edge.request_limits import BodyLimitMiddleware, RateLimits
+from api_edge.service_token import ServiceTokenSource, service_token_source
 from api_edge.settings import EdgeSettings
 from api_edge.token_cache import CachingTokenVerifier
 from api_edge.upstream import AiohttpUpstream, Upstream
@@ -68,6 +86,7 @@ class FacadeDeps:
     verifier: TokenVerifier
     tokens: ServiceTokenSource
     orchestrator: Upstream
+    limits: RateLimits = field(default_factory=RateLimits)
 
     @classmethod
     def from_settings(cls, settings: EdgeSettings) -> FacadeDeps:
@@ -78,21 +97,8 @@ class FacadeDeps:
             orchestrator=AiohttpUpstream(
                 settings.resolved_orchestrator_url,
                 timeout_seconds=settings.orchestrator_timeout_seconds),
+            limits=RateLimits(settings.rate_limit_per_subject, settings.rate_limit_per_client),
         )
-
-
-def service_token_source(settings: EdgeSettings) -> ServiceTokenSource:
-    secret = settings.service_client_secret
-    if secret is None:
-        # No development fallback: `paystream up` and the tests pass the dev secret
-        # explicitly, so a deployment without one fails at start-up, not at first call.
-        variable = f"{settings.model_config.get('env_prefix', '')}SERVICE_CLIENT_SECRET"
-        raise RuntimeError(f"{variable} must be set: Payments-A needs it to call Payments-B")
-    return ServiceTokenSource(
-        issuer=settings.auth.issuer, client_id=settings.service_client_id,
-        client_secret=secret, token_endpoint=settings.token_endpoint,
-        timeout_seconds=settings.auth.http_timeout_seconds,
-    )
 
 
 async def _deps(request: Request) -> FacadeDeps:
@@ -103,18 +109,20 @@ async def _deps(request: Request) -> FacadeDeps:
 CHECKOUT_EXAMPLES: Final[dict[str, Any]] = {
     "saved_method": {
         "summary": "Pay with a method saved in your wallet",
-        "value": {"order_id": "ord-1001", "amount": {"amount": "25.00", "currency": "USD"},
+        "value": {"order_id": "ord_Xb3kQ9vT2mLpR7wZ1cYhN5dF",
+                  "amount": {"amount": "25.00", "currency": "USD"},
                   "payment_method_token": "pm_abc123"},
     },
     "nonce": {
         "summary": "Guest-style: pay with a one-time nonce",
-        "value": {"order_id": "ord-1002", "amount": {"amount": "10.00", "currency": "USD"},
+        "value": {"order_id": "ord_Xb3kQ9vT2mLpR7wZ1cYhN5dF",
+                  "amount": {"amount": "10.00", "currency": "USD"},
                   "payment_method_nonce": "fake-valid-nonce",
                   "payment_method_type": "credit_card"},
     },
 }
 
-OrderIdPath = Annotated[OrderId, Path(description="Your order id.")]
+OrderIdPath = Annotated[OrderId, Path(description="The order id paystream issued.")]
 
 
 @dataclass(frozen=True)
@@ -132,24 +140,59 @@ class Caller:
                                body=command.model_dump(mode="json"))
 
 
-def reader(scope: str) -> Callable[..., Awaitable[Caller]]:
-    """A dependency: the caller, once the bearer token is verified to carry `scope`."""
+def role_of(principal: Principal, shopper_scope: str | None, merchant: bool,
+            realm: str) -> Actor:
+    """The role this token may act in here: a shopper's user token carrying `shopper_scope`,
+    or (when `merchant`) a client-credentials token carrying `merchant:payments`."""
+    if merchant and principal.is_service and MERCHANT_PAYMENTS in principal.scopes \
+            and principal.client_id:
+        return Actor("merchant", principal.client_id)
+    if shopper_scope is not None and not principal.is_service \
+            and shopper_scope in principal.scopes:
+        return Actor("customer", principal.subject)
+    wanted = {shopper_scope} if shopper_scope is not None else {MERCHANT_PAYMENTS}
+    raise AuthError.insufficient_scope(frozenset(wanted), realm=realm)
+
+
+def reader(shopper_scope: str | None, *,
+           merchant: bool = False) -> Callable[..., Awaitable[Caller]]:
+    """A dependency: the caller once its token is verified, its role allowed here and its
+    request counted against the rate limits."""
     async def dependency(request: Request,
-                         principal: Principal = Depends(require_scopes(scope)),
+                         principal: Principal = Depends(require_scopes()),
+                         verifier: TokenVerifier = Depends(get_token_verifier),
                          deps: FacadeDeps = Depends(_deps)) -> Caller:
-        return Caller(OrchestratorClient(request, deps.tokens, deps.orchestrator, principal))
+        actor = role_of(principal, shopper_scope, merchant, verifier.realm)
+        await deps.limits.check(principal)
+        return Caller(OrchestratorClient(request, deps.tokens, deps.orchestrator, actor))
     return dependency
 
 
-def writer(scope: str) -> Callable[..., Awaitable[Caller]]:
+def writer(shopper_scope: str | None, *,
+           merchant: bool = False) -> Callable[..., Awaitable[Caller]]:
     """As `reader`, then the Idempotency-Key every write needs."""
-    async def dependency(caller: Caller = Depends(reader(scope)),
+    async def dependency(caller: Caller = Depends(reader(shopper_scope, merchant=merchant)),
                          key: str = Depends(idempotency_key)) -> Caller:
         return replace(caller, key=key)
     return dependency
 
 
 # ---------------------------------------------------------------------------- app
+
+
+def create_ops_app(metrics: EdgeMetrics, readiness: CachedReadiness) -> FastAPI:
+    """Payments-A's internal port: Prometheus metrics and readiness with each dependency's
+    state (`PAYSTREAM_EDGE_OPS_HOST`/`_PORT`, loopback by default)."""
+    ops = FastAPI(title="paystream Payments-A operations (internal)", docs_url=None,
+                  redoc_url=None, openapi_url=None, telemetry=FASTAPI_TELEMETRY)
+    install_metrics_route(ops, metrics)
+
+    @ops.get("/readyz", response_model=Readiness)
+    async def readyz() -> JSONResponse:
+        status, body = readiness_body(await readiness.checks())
+        return JSONResponse(body, status_code=status)
+
+    return ops
 
 
 def create_facade_app(settings: EdgeSettings | None = None, *,
@@ -180,7 +223,8 @@ def create_facade_app(settings: EdgeSettings | None = None, *,
     app.state.deps = deps
     install_auth(app, deps.verifier)
     install_problem_handlers(app)
-    install_observability(app, "facade")
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    metrics = install_observability(app, "facade", metrics_route=False)
 
     async def readiness_probe() -> dict[str, str]:
         async def orchestrator_ready() -> None:
@@ -197,23 +241,34 @@ def create_facade_app(settings: EdgeSettings | None = None, *,
         return dict(results)
 
     readiness = CachedReadiness(readiness_probe)
-    write = problem_responses(400, 401, 403, 409, 422, 503, 504)
-    read = problem_responses(401, 403, 404, 422, 503, 504)
+    write = problem_responses(400, 401, 403, 404, 409, 413, 422, 429, 503, 504)
+    read = problem_responses(401, 403, 404, 422, 429, 503, 504)
 
     @app.get("/healthz", response_model=Health, tags=["ops"], summary="Liveness")
     async def healthz() -> Health:
         return Health()
 
-    @app.get("/readyz", response_model=Readiness, tags=["ops"], summary="Readiness",
-             responses={503: {"model": Readiness, "description": "Not ready"}})
+    @app.get("/readyz", response_model=PublicReadiness, tags=["ops"], summary="Readiness",
+             responses={503: {"model": PublicReadiness, "description": "Not ready"}})
     async def readyz() -> JSONResponse:
+        # Up or down only: which dependency fails, and why, is for operators (ops port).
         status, body = readiness_body(await readiness.checks())
-        return JSONResponse(body, status_code=status)
+        return JSONResponse({"status": body["status"]}, status_code=status)
+
+    app.state.ops = create_ops_app(metrics, readiness)
 
     # ------------------------------------------------------------- payments
 
+    @app.post("/v1/orders", status_code=201, response_model=OrderRegistered,
+              responses=write, tags=["merchant"],
+              summary="Register an order and its price (merchant back office)")
+    async def register_order(body: RegisterOrderRequest = Body(...),
+                             b: Caller = Depends(writer(None, merchant=True))) -> Response:
+        return await b.call("POST", f"{INTERNAL}/orders", body=body.model_dump(mode="json"))
+
     @app.post("/v1/checkouts", status_code=202, response_model=PaymentAccepted,
-              responses=write, tags=["payments"], summary="Check out (authorize) an order")
+              responses=write, tags=["payments"],
+              summary="Check out (authorize) a registered order at its price")
     async def checkout(
         body: CheckoutRequest = Body(openapi_examples=CHECKOUT_EXAMPLES),
         b: Caller = Depends(writer(PAYMENTS_WRITE)),
@@ -225,30 +280,32 @@ def create_facade_app(settings: EdgeSettings | None = None, *,
             payment_method_type=body.payment_method_type))
 
     @app.post("/v1/orders/{order_id}/deposits", status_code=202, response_model=PaymentAccepted,
-              responses=write, tags=["payments"], summary="Capture (deposit) an authorized order")
+              responses=write, tags=["merchant"],
+              summary="Capture (deposit) an authorized order (merchant back office)")
     async def deposit(order_id: OrderIdPath, body: DepositRequest | None = Body(None),
-                      b: Caller = Depends(writer(PAYMENTS_WRITE))) -> Response:
+                      b: Caller = Depends(writer(None, merchant=True))) -> Response:
         return await b.pay(PaymentCommand(kind="deposit", order_id=order_id,
                                           amount=body.amount if body else None))
 
     @app.post("/v1/orders/{order_id}/reversals", status_code=202,
               response_model=PaymentAccepted, responses=write, tags=["payments"],
-              summary="Reverse (void) an authorization")
+              summary="Reverse (void): the shopper before capture, the merchant any time")
     async def reverse(order_id: OrderIdPath, body: ReverseRequest | None = Body(None),
-                      b: Caller = Depends(writer(PAYMENTS_WRITE))) -> Response:
+                      b: Caller = Depends(writer(PAYMENTS_WRITE, merchant=True))) -> Response:
         return await b.pay(PaymentCommand(kind="reverse", order_id=order_id))
 
     @app.post("/v1/orders/{order_id}/refunds", status_code=202, response_model=PaymentAccepted,
-              responses=write, tags=["payments"], summary="Refund a paid order")
+              responses=write, tags=["merchant"],
+              summary="Refund a paid order (merchant back office)")
     async def refund(order_id: OrderIdPath, body: RefundRequest | None = Body(None),
-                     b: Caller = Depends(writer(PAYMENTS_WRITE))) -> Response:
+                     b: Caller = Depends(writer(None, merchant=True))) -> Response:
         return await b.pay(PaymentCommand(kind="refund", order_id=order_id,
                                           amount=body.amount if body else None))
 
     @app.get("/v1/orders/{order_id}", response_model=OrderView, responses=read,
-             tags=["orders"], summary="Order status and history")
+             tags=["orders"], summary="Order status and history (its shopper or merchant)")
     async def order_status(order_id: OrderIdPath,
-                           b: Caller = Depends(reader(PAYMENTS_READ))) -> Response:
+                           b: Caller = Depends(reader(PAYMENTS_READ, merchant=True))) -> Response:
         return await b.call("GET", f"{INTERNAL}/orders/{order_id}")
 
     # --------------------------------------------------------------- wallet

@@ -1,9 +1,10 @@
 """The orchestrator's admission of one payment request: pure, no I/O.
 
-Given who asks, what they ask for and the order as the order table shows it, admit
-whether the request goes on to the queue or is refused now, and why. The order table is
-eventually consistent (it sees applied outcomes, not requests in flight), so these are
-early refusals of what cannot succeed; the executor's ledger makes the binding decision.
+Given who asks (the shopper who owns the order, or the merchant who registered it), what
+they ask for and the order as the order table shows it, decide whether the request goes on
+to the queue or is refused now, and why. The order table is eventually consistent (it sees
+applied outcomes, not requests in flight), so these are early refusals; the executor's
+plan (`tables.payment_plan`) applies the same ownership and role rules again when it runs.
 """
 
 from __future__ import annotations
@@ -12,17 +13,32 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from schemas.money import Money
-from schemas.payment_request import PaymentKind
+from schemas.payment_request import PaymentKind, RequestedBy
 from tables.order_lifecycle import Order
 from tables.order_state import check_request
+from tables.roles import role_refusal
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who asks: a shopper (token subject) or a merchant back office (client id)."""
+
+    kind: RequestedBy
+    id: str
+
+    @property
+    def is_merchant(self) -> bool:
+        return self.kind == "merchant"
 
 
 class Verdict(StrEnum):
     PROCEED = "proceed"
-    # Missing and foreign orders get the same answer: order ids are not to be probed.
+    # Missing, unregistered and foreign orders get the same answer: ids are not probed.
+    NOT_FOUND = "not-found"
+    # The caller sees the order but its role does not allow this operation.
     FORBIDDEN = "forbidden"
-    # The shopper's own checkout was accepted, but the order table has not caught up.
-    NOT_YET_VISIBLE = "not-yet-visible"
+    # A checkout whose amount is not the price the merchant registered.
+    PRICE_MISMATCH = "price-mismatch"
     CONFLICT = "conflict"
 
 
@@ -30,46 +46,34 @@ class Verdict(StrEnum):
 class Admission:
     verdict: Verdict
     reason: str | None = None
-    # Whether this request creates the order (publish order-created first).
-    creates_order: bool = False
 
     @property
     def proceeds(self) -> bool:
         return self.verdict is Verdict.PROCEED
 
 
-def can_view(customer_id: str, order: Order | None, accepted_here: bool) -> Verdict:
-    """May the shopper see this order? (GET of the order status.)"""
-    if order is None:
-        return Verdict.NOT_YET_VISIBLE if accepted_here else Verdict.FORBIDDEN
-    return Verdict.PROCEED if order.customer_id == customer_id else Verdict.FORBIDDEN
+def visible_to(actor: Actor, order: Order | None) -> bool:
+    """May `actor` see this order at all? Only registered orders are anyone's."""
+    if order is None or order.expected_amount is None:
+        return False
+    if actor.is_merchant:
+        return order.merchant_id == actor.id
+    return order.customer_id == actor.id
 
 
-def admit(
-    customer_id: str,
-    kind: PaymentKind,
-    order: Order | None,
-    amount: Money | None,
-    *,
-    accepted_here: bool = False,
-) -> Admission:
-    """Admit a payment request to the queue, or refuse it now.
-
-    `accepted_here`: this orchestrator accepted a checkout of this order for this shopper
-    recently, so an order missing from the table is the table lagging, not a probe.
-    """
-    if order is not None and order.customer_id != customer_id:
-        return Admission(Verdict.FORBIDDEN)
-    if order is None and kind != "approve":
-        if not accepted_here:
-            return Admission(Verdict.FORBIDDEN)
-        return Admission(
-            Verdict.CONFLICT,
-            f"{kind} requested but the order's authorization has not been recorded yet; "
-            "retry once the order status shows AUTHORIZED",
-        )
+def admit(actor: Actor, kind: PaymentKind, order: Order | None,
+          amount: Money | None) -> Admission:
+    """Admit a payment request to the queue, or refuse it now."""
+    if order is None or not visible_to(actor, order):
+        return Admission(Verdict.NOT_FOUND)
+    refusal = role_refusal(actor.kind, kind, order.state)
+    if refusal is not None:
+        return Admission(Verdict.FORBIDDEN, refusal)
+    if kind == "approve" and amount != order.expected_amount:
+        return Admission(Verdict.PRICE_MISMATCH,
+                         f"the order's price is {order.expected_amount}, not {amount}")
     reason = check_request(order, kind, amount)
     if reason is not None:
         return Admission(Verdict.CONFLICT, reason)
-    creates = kind == "approve" and (order is None or order.expected_amount is None)
-    return Admission(Verdict.PROCEED, creates_order=creates)
+    return Admission(Verdict.PROCEED)
+

@@ -17,10 +17,12 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, StringConstraints, TypeAdapter, ValidationError
 
 from api_edge.auth import Principal, require_service
+from api_edge.flow import Actor
 from api_edge.problems import FieldError, ProblemException, problem_type
 from schemas.types import IdempotencyKey
 
 SHOPPER_HEADER: Final = "X-Shopper-Subject"
+MERCHANT_HEADER: Final = "X-Merchant-Client"
 IDEMPOTENCY_HEADER: Final = "Idempotency-Key"
 INTERNAL: Final = "/internal/v1"
 _SAFE_SUBJECT = re.compile(r"^[\x21-\x7e]{1,256}$")
@@ -75,6 +77,24 @@ async def shopper_subject(
                                f"The {SHOPPER_HEADER} header must name the shopper.",
                                type=problem_type("missing-shopper"))
     return subject
+
+
+async def caller_actor(
+    _service: Principal = Depends(require_service()),
+    subject: str | None = Header(None, alias=SHOPPER_HEADER,
+                                 description="The shopper (token subject) A acts for."),
+    merchant: str | None = Header(None, alias=MERCHANT_HEADER,
+                                  description="The merchant back office (client id) A acts "
+                                              "for."),
+) -> Actor:
+    """Who B acts for, shopper or merchant: trusted only because the caller is the service."""
+    if merchant is not None and subject is None and _SAFE_SUBJECT.match(merchant):
+        return Actor("merchant", merchant)
+    if subject is not None and merchant is None and _SAFE_SUBJECT.match(subject):
+        return Actor("customer", subject)
+    raise ProblemException(400, "Missing caller identity",
+                           f"Exactly one of {SHOPPER_HEADER} or {MERCHANT_HEADER} must name "
+                           "the caller.", type=problem_type("missing-shopper"))
 
 
 def json_response(model: BaseModel, status: int = 200,

@@ -8,12 +8,16 @@ Only successful (2xx) answers are remembered. A refusal (409, 422 from the walle
 while a dependency is down) releases the key so the client can retry with it once the
 cause is fixed: a remembered refusal would otherwise outlive its reason.
 
-This store lives in one process's memory (bounded, with a TTL). That is enough for a
-single orchestrator instance; several instances need a shared store (e.g. Redis or
-DynamoDB with a conditional put) so a replay hitting another instance is still recognised.
-Even then, a replay that misses the store is not a double charge: the downstream keys
-(SQS deduplication id, payment id, the gateway's api_request_key) derive from the same
-(shopper, key) pair.
+This store lives in one process's memory (bounded, with a TTL) and is the first level
+only. Payment requests carry their fingerprint to the order agent, which keeps the key in
+the order's changelogged record for 24 hours (`tables.request_keys`); an instance that
+misses here (restarted, or not the one that took the first request) finds the key in the
+order view and replays the original 202, or refuses another body with 422. Between the
+202 and the order agent recording the key (the bridge and the agent, usually well under
+a second) only this store knows it. Even a replay that misses both is not a double
+charge: the downstream keys (SQS deduplication id, payment id, the gateway's
+api_request_key) derive from the same (caller, key) pair. Wallet writes pass the key on
+to the wallet agent, which answers a repeated command with its first result.
 """
 
 from __future__ import annotations
@@ -156,18 +160,22 @@ class IdempotencyStore:
             entry.done.set()
 
 
-async def run_idempotent(
-    request: Request, store: IdempotencyStore, customer_id: str, key: str, body: Any,
-    handler: Callable[[], Awaitable[Response]],
-) -> Response:
-    """Run a write once per (shopper, key): a replay gets the remembered answer.
-
-    Raises IdempotencyMismatchError or IdempotencyInProgressError (see `reserve`).
-    """
+def request_fingerprint(request: Request, body: Any) -> str:
     route = getattr(request.scope.get("route"), "path", request.url.path)
     # The path's ids are part of the request: the same key on another order is another
     # request, even with an identical body.
-    fp = fingerprint(request.method, f"{route}|{request.url.path}", body)
+    return fingerprint(request.method, f"{route}|{request.url.path}", body)
+
+
+async def run_idempotent(
+    request: Request, store: IdempotencyStore, customer_id: str, key: str, body: Any,
+    handler: Callable[[], Awaitable[Response]], *, fp: str | None = None,
+) -> Response:
+    """Run a write once per (caller, key): a replay gets the remembered answer.
+
+    Raises IdempotencyMismatchError or IdempotencyInProgressError (see `reserve`).
+    """
+    fp = fp or request_fingerprint(request, body)
     claim = await store.reserve(customer_id, key, fp)
     if isinstance(claim, StoredResponse):
         return Response(claim.body, status_code=claim.status, media_type=claim.media_type,

@@ -95,16 +95,22 @@ class EdgeMiddleware:
 ReadinessCheck = Callable[[], Awaitable[dict[str, str]]]
 
 
-def install_observability(app: FastAPI, service: str) -> EdgeMetrics:
+def install_observability(app: FastAPI, service: str, *,
+                          metrics_route: bool = True) -> EdgeMetrics:
+    """Metrics middleware; the /metrics route too unless the app faces the public (the
+    public facade serves its metrics on its internal ops port, `create_ops_app`)."""
     metrics = EdgeMetrics(service)
     app.add_middleware(EdgeMiddleware, metrics=metrics)
     app.state.metrics = metrics
+    if metrics_route:
+        install_metrics_route(app, metrics)
+    return metrics
 
+
+def install_metrics_route(app: FastAPI, metrics: EdgeMetrics) -> None:
     @app.get("/metrics", include_in_schema=False)
     async def prometheus_metrics() -> Response:
         return metrics.render()
-
-    return metrics
 
 
 def readiness_body(checks: dict[str, str]) -> tuple[int, dict[str, Any]]:

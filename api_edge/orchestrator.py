@@ -1,8 +1,9 @@
 """Payments-B, the orchestrator's routes: payments, order status and the wallet.
 
-Only Payments-A calls it, with a client-credentials token (`require_service`); the
-shopper's identity arrives in `X-Shopper-Subject`, trusted only because the caller is
-authenticated as the service. The use cases live in `api_edge.checkout`.
+Only Payments-A calls it, with a client-credentials token (`require_service`); who A acts
+for arrives in `X-Shopper-Subject` (a shopper) or `X-Merchant-Client` (a merchant back
+office), trusted only because the caller is authenticated as the service. The use cases
+live in `api_edge.checkout`.
 """
 
 from __future__ import annotations
@@ -20,34 +21,49 @@ from api_edge.api_models import (
     AddPaymentMethodRequest,
     Health,
     MethodToken,
+    OrderRegistered,
     OrderView,
     PaymentAccepted,
     PaymentCommand,
     PaymentMethodView,
     Readiness,
+    RegisterOrderRequest,
     UpdatePaymentMethodRequest,
     WalletView,
 )
 from api_edge.auth import TokenVerifier, install_auth
-from api_edge.checkout import CheckoutDeps, accept_payment, order_for_owner, unavailable
+from api_edge.checkout import (
+    CheckoutDeps,
+    accept_payment,
+    actor_scope,
+    order_for,
+    register_order,
+    unavailable,
+)
 from api_edge.enqueue import PaymentQueue
 from api_edge.errors import (
     EdgeError,
     NothingToUpdateError,
-    OrderForbiddenError,
+    OperationForbiddenError,
     PaymentMethodNotFoundError,
     WalletRefusedError,
 )
+from api_edge.flow import Actor
 from api_edge.http_common import (
     INTERNAL,
     CachedReadiness,
+    caller_actor,
     check,
     idempotency_key,
     issuer_reachable,
     json_response,
-    shopper_subject,
 )
-from api_edge.idempotency import IdempotencyStore, run_idempotent
+from api_edge.idempotency import (
+    IdempotencyStore,
+    downstream_key,
+    request_fingerprint,
+    run_idempotent,
+)
 from api_edge.observability import FASTAPI_TELEMETRY, install_observability, readiness_body
 from api_edge.order_events import OrderEventPublisher
 from api_edge.problems import (
@@ -56,6 +72,7 @@ from api_edge.problems import (
     problem_for,
     problem_responses,
 )
+from api_edge.service_token import service_token_source
 from api_edge.settings import EdgeSettings
 from api_edge.token_cache import CachingTokenVerifier
 from api_edge.worker_views import WorkerRequestError, WorkerUnavailableError, WorkerViews
@@ -70,7 +87,8 @@ class OrchestratorDeps(CheckoutDeps):
     @classmethod
     def from_settings(cls, settings: EdgeSettings) -> OrchestratorDeps:
         return cls(
-            views=WorkerViews(settings.worker_url, timeout_seconds=settings.worker_timeout_seconds),
+            views=WorkerViews(settings.worker_url, timeout_seconds=settings.worker_timeout_seconds,
+                              tokens=service_token_source(settings)),
             queue=PaymentQueue(settings.sqs_endpoint_url, settings.sqs_queue_name,
                                region=settings.aws_region,
                                timeout_seconds=settings.sqs_timeout_seconds,
@@ -91,26 +109,54 @@ async def _deps(request: Request) -> OrchestratorDeps:
 
 
 @dataclass(frozen=True)
-class ShopperWrite:
-    """A write B runs for a shopper, at most once per Idempotency-Key."""
+class Write:
+    """A write B runs for a shopper or a merchant, at most once per Idempotency-Key."""
 
     request: Request
     deps: OrchestratorDeps
-    customer_id: str
+    actor: Actor
     key: str
 
-    async def once(self, body: Any, handler: Callable[[], Awaitable[Response]]) -> Response:
-        return await run_idempotent(self.request, self.deps.idempotency, self.customer_id,
-                                    self.key, body, handler)
+    @property
+    def customer_id(self) -> str:
+        return self.actor.id
+
+    @property
+    def wallet_key(self) -> str:
+        """The key the wallet agent de-duplicates this write by (unique per shopper)."""
+        return downstream_key(actor_scope(self.actor), self.key)
+
+    async def once(self, body: Any, handler: Callable[[], Awaitable[Response]], *,
+                   fp: str | None = None) -> Response:
+        return await run_idempotent(self.request, self.deps.idempotency,
+                                    actor_scope(self.actor), self.key, body, handler, fp=fp)
 
 
-async def shopper_write(
+async def any_write(
     request: Request,
-    customer_id: str = Depends(shopper_subject),
+    actor: Actor = Depends(caller_actor),
     key: str = Depends(idempotency_key),
     deps: OrchestratorDeps = Depends(_deps),
-) -> ShopperWrite:
-    return ShopperWrite(request, deps, customer_id, key)
+) -> Write:
+    return Write(request, deps, actor, key)
+
+
+async def shopper_write(w: Write = Depends(any_write)) -> Write:
+    if w.actor.is_merchant:
+        raise OperationForbiddenError("the wallet belongs to the shopper")
+    return w
+
+
+async def merchant_write(w: Write = Depends(any_write)) -> Write:
+    if not w.actor.is_merchant:
+        raise OperationForbiddenError("registering orders is a merchant operation")
+    return w
+
+
+async def shopper_subject(actor: Actor = Depends(caller_actor)) -> str:
+    if actor.is_merchant:
+        raise OperationForbiddenError("the wallet belongs to the shopper")
+    return actor.id
 
 
 @contextlib.contextmanager
@@ -169,32 +215,46 @@ def create_orchestrator_app(settings: EdgeSettings | None = None, *,
         status, body = readiness_body(await readiness.checks())
         return JSONResponse(body, status_code=status)
 
-    @app.post(f"{INTERNAL}/payments", status_code=202, response_model=PaymentAccepted,
-              responses=errors, tags=["payments"])
-    async def payment(command: PaymentCommand = Body(...),
-                      w: ShopperWrite = Depends(shopper_write)) -> Response:
+    @app.post(f"{INTERNAL}/orders", status_code=201, response_model=OrderRegistered,
+              responses=errors, tags=["orders"])
+    async def register(body: RegisterOrderRequest = Body(...),
+                       w: Write = Depends(merchant_write)) -> Response:
         cid = correlation_id(w.request)
 
         async def handle() -> Response:
+            registered = await register_order(w.deps, w.actor, w.key, body, cid)
+            return json_response(registered, status=201,
+                                 headers={"Location": registered.status_url})
+
+        return await w.once(body.model_dump(mode="json"), handle)
+
+    @app.post(f"{INTERNAL}/payments", status_code=202, response_model=PaymentAccepted,
+              responses=errors, tags=["payments"])
+    async def payment(command: PaymentCommand = Body(...),
+                      w: Write = Depends(any_write)) -> Response:
+        cid = correlation_id(w.request)
+        body = command.model_dump(mode="json")
+        fp = request_fingerprint(w.request, body)
+
+        async def handle() -> Response:
             try:
-                accepted = await accept_payment(w.deps, w.customer_id, w.key, command, cid)
+                accepted = await accept_payment(w.deps, w.actor, w.key, fp, command, cid)
             except EdgeError as exc:
-                metrics.payment(command.kind, "forbidden" if isinstance(exc, OrderForbiddenError)
-                                else f"refused-{problem_for(exc).status}")
+                metrics.payment(command.kind, f"refused-{problem_for(exc).status}")
                 raise
             metrics.payment(command.kind, "accepted")
             return json_response(accepted, status=202, headers={"Location": accepted.status_url})
 
-        return await w.once(command.model_dump(mode="json"), handle)
+        return await w.once(body, handle, fp=fp)
 
     @app.get(f"{INTERNAL}/orders/{{order_id}}", response_model=OrderView, responses=errors,
              tags=["orders"])
     async def order_status(
         order_id: Annotated[OrderId, Path()],
-        customer_id: str = Depends(shopper_subject),
+        actor: Actor = Depends(caller_actor),
         deps: OrchestratorDeps = Depends(_deps),
     ) -> JSONResponse:
-        return json_response(await order_for_owner(deps, customer_id, order_id))
+        return json_response(await order_for(deps, actor, order_id))
 
     @app.get(f"{INTERNAL}/wallet/methods", response_model=WalletView, responses=errors,
              tags=["wallet"])
@@ -207,11 +267,11 @@ def create_orchestrator_app(settings: EdgeSettings | None = None, *,
     @app.post(f"{INTERNAL}/wallet/methods", status_code=201, response_model=PaymentMethodView,
               responses=errors, tags=["wallet"])
     async def add_method(body: AddPaymentMethodRequest = Body(...),
-                         w: ShopperWrite = Depends(shopper_write)) -> Response:
+                         w: Write = Depends(shopper_write)) -> Response:
         async def handle() -> Response:
             with wallet_errors():
                 method = await w.deps.views.add_method(w.customer_id, body.nonce,
-                                                       body.make_default)
+                                                       body.make_default, key=w.wallet_key)
             return json_response(method, status=201)
 
         return await w.once(body.model_dump(mode="json"), handle)
@@ -229,14 +289,15 @@ def create_orchestrator_app(settings: EdgeSettings | None = None, *,
     @app.patch(f"{INTERNAL}/wallet/methods/{{token}}", response_model=PaymentMethodView,
                responses=errors, tags=["wallet"])
     async def update_method(token: MethodToken, body: UpdatePaymentMethodRequest = Body(...),
-                            w: ShopperWrite = Depends(shopper_write)) -> Response:
+                            w: Write = Depends(shopper_write)) -> Response:
         changes = body.changes()
         if not changes:
             raise NothingToUpdateError(token)
 
         async def handle() -> Response:
             with wallet_errors():
-                method = await w.deps.views.update_method(w.customer_id, token, changes)
+                method = await w.deps.views.update_method(w.customer_id, token, changes,
+                                                          key=w.wallet_key)
             if method is None:
                 raise PaymentMethodNotFoundError(token)
             return json_response(method)
@@ -246,10 +307,11 @@ def create_orchestrator_app(settings: EdgeSettings | None = None, *,
     @app.delete(f"{INTERNAL}/wallet/methods/{{token}}", status_code=204, responses=errors,
                 tags=["wallet"])
     async def delete_method(token: MethodToken,
-                            w: ShopperWrite = Depends(shopper_write)) -> Response:
+                            w: Write = Depends(shopper_write)) -> Response:
         async def handle() -> Response:
             with wallet_errors():
-                deleted = await w.deps.views.delete_method(w.customer_id, token)
+                deleted = await w.deps.views.delete_method(w.customer_id, token,
+                                                           key=w.wallet_key)
             if not deleted:
                 raise PaymentMethodNotFoundError(token)
             return Response(status_code=204)

@@ -12,8 +12,8 @@ from typing import Any, Final
 from fastapi import Request, Response
 from pydantic import ValidationError
 
-from api_edge.auth import Principal
-from api_edge.http_common import IDEMPOTENCY_HEADER, SHOPPER_HEADER
+from api_edge.flow import Actor
+from api_edge.http_common import IDEMPOTENCY_HEADER, MERCHANT_HEADER, SHOPPER_HEADER
 from api_edge.idempotency import REPLAYED_HEADER
 from api_edge.problems import (
     CORRELATION_HEADER,
@@ -40,15 +40,15 @@ class OrchestratorClient:
     """Calls Payments-B for one request, with the service token and the shopper's identity."""
 
     def __init__(self, request: Request, tokens: ServiceTokenSource, upstream: Upstream,
-                 principal: Principal) -> None:
+                 actor: Actor) -> None:
         self.request = request
         self.tokens = tokens
         self.upstream = upstream
-        self.principal = principal
+        self.actor = actor
 
     async def call(self, method: str, path: str, *, key: str | None = None,
                    body: Any = None) -> Response:
-        headers = {SHOPPER_HEADER: self.principal.subject,
+        headers = {MERCHANT_HEADER if self.actor.is_merchant else SHOPPER_HEADER: self.actor.id,
                    CORRELATION_HEADER: correlation_id(self.request)}
         if key is not None:
             headers[IDEMPOTENCY_HEADER] = key

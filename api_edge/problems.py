@@ -20,11 +20,13 @@ from api_edge.errors import (
     DependencyUnavailableError,
     EdgeError,
     NothingToUpdateError,
-    OrderForbiddenError,
-    OrderNotYetRecordedError,
+    OperationForbiddenError,
+    OrderNotFoundError,
     OrderStateConflictError,
     PaymentMethodNotFoundError,
     PaymentMethodTypeMismatchError,
+    PriceMismatchError,
+    RateLimitedError,
     UnknownPaymentMethodError,
     WalletRefusedError,
 )
@@ -204,15 +206,24 @@ async def _refusal(request: Request, exc: Exception) -> JSONResponse:
 def problem_for(exc: Exception) -> ProblemException:
     """The one mapping of the edge's refusals (`api_edge.errors`) to problem details."""
     match exc:
-        case OrderForbiddenError():
-            return ProblemException(403, "Forbidden", "You are not allowed to access this order.",
+        case OrderNotFoundError():
+            return ProblemException(404, "Order not found",
+                                    "There is no order with this id for you.",
+                                    type=problem_type("order-not-found"))
+        case OperationForbiddenError(reason=reason):
+            return ProblemException(403, "Forbidden", f"Not allowed: {reason}.",
                                     type=problem_type("forbidden"))
-        case OrderNotYetRecordedError():
+        case PriceMismatchError(reason=reason):
             return ProblemException(
-                404, "Order not recorded yet",
-                "Your checkout was accepted but the order table has not recorded it yet; "
-                "retry shortly.", type=problem_type("order-not-yet-recorded"),
-                headers={"Retry-After": "1"})
+                422, "Amount does not match the order",
+                f"The checkout amount must be the order's registered price: {reason}.",
+                type=problem_type("amount-mismatch"),
+                errors=[FieldError(field="amount", message="not the order's price")])
+        case RateLimitedError(who=who, retry_after=retry_after):
+            return ProblemException(
+                429, "Too many requests",
+                f"The request rate of this {who} is over its limit; retry later.",
+                type=problem_type("rate-limited"), headers={"Retry-After": str(retry_after)})
         case OrderStateConflictError(reason=reason):
             return ProblemException(409, "Order state conflict", f"{reason}.",
                                     type=problem_type("order-state-conflict"))

@@ -1,5 +1,6 @@
-"""The service credential Payments-A presents to Payments-B: an OAuth 2.0
-client-credentials token from the identity provider, cached until shortly before it expires.
+"""The service credential Payments-A presents to Payments-B, and B to the worker views: an
+OAuth 2.0 client-credentials token from the identity provider, cached until shortly before
+it expires.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from collections.abc import Callable
 
 import httpx
 from pydantic import SecretStr
+
+from api_edge.settings import EdgeSettings
 
 # Renew this long before expiry so a token never expires between fetch and B's check
 # (B allows only a small clock leeway).
@@ -99,3 +102,19 @@ class ServiceTokenSource:
             raise ServiceTokenError(f"the issuer {self.issuer} publishes no token_endpoint")
         self._token_endpoint = endpoint
         return endpoint
+
+
+def service_token_source(settings: EdgeSettings) -> ServiceTokenSource:
+    """The client-credentials source for A calling B and B reading the worker views."""
+    secret = settings.service_client_secret
+    if secret is None:
+        # No development fallback: `paystream up` and the tests pass the dev secret
+        # explicitly, so a deployment without one fails at start-up, not at first call.
+        variable = f"{settings.model_config.get('env_prefix', '')}SERVICE_CLIENT_SECRET"
+        raise RuntimeError(f"{variable} must be set: the edge needs it to call Payments-B "
+                           "and the worker views")
+    return ServiceTokenSource(
+        issuer=settings.auth.issuer, client_id=settings.service_client_id,
+        client_secret=secret, token_endpoint=settings.token_endpoint,
+        timeout_seconds=settings.auth.http_timeout_seconds,
+    )

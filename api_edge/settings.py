@@ -35,6 +35,10 @@ class EdgeSettings(BaseSettings):
 
     public_host: str = "127.0.0.1"
     public_port: int = DEFAULT_PUBLIC_PORT
+    # Payments-A's metrics and detailed readiness: an internal port, never the public one
+    # (None: not served; `paystream up` gives it a port).
+    ops_host: str = "127.0.0.1"
+    ops_port: int | None = None
     orchestrator_host: str = "127.0.0.1"
     orchestrator_port: int = DEFAULT_ORCHESTRATOR_PORT
     # None: derived from orchestrator_host/port.
@@ -76,6 +80,13 @@ class EdgeSettings(BaseSettings):
     # Verified tokens are remembered for this long (never past their exp), so a busy
     # shopper's requests do not each pay for a signature check.
     token_cache_seconds: float = Field(default=60.0, ge=0)
+
+    # Limits at the public edge (api_edge.request_limits): bodies over this are refused with 413
+    # before anything reads them (a payment or wallet request is a few hundred bytes);
+    # rates are `limits` strings ("20/second", "600/minute").
+    max_body_bytes: int = Field(default=64 * 1024, gt=0)
+    rate_limit_per_subject: str = "20/second"
+    rate_limit_per_client: str = "500/second"
 
     auth: AuthSettings = Field(default_factory=AuthSettings)
 

@@ -10,7 +10,9 @@ The one place that knows the views' URLs and shapes:
     DELETE {worker}/wallets/{customer_id}/methods/{token}
 
 Every path segment is percent-encoded: ids come from tokens and URLs, never trusted
-to be path-safe.
+to be path-safe. Every call carries the orchestrator's service token (the views verify it:
+audience `paystream-worker`, scopes `orders:read` / `wallet:admin`), and wallet writes the
+caller's (downstream) Idempotency-Key, so a retried "save card" vaults once.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from urllib.parse import quote
 from pydantic import ValidationError
 
 from api_edge.api_models import OrderView, PaymentMethodView
+from api_edge.service_token import ServiceTokenError, ServiceTokenSource
 from api_edge.upstream import (
     AiohttpUpstream,
     Upstream,
@@ -50,8 +53,10 @@ def _seg(value: str) -> str:
 
 class WorkerViews:
     def __init__(self, base_url: str, *, timeout_seconds: float = 2.0,
-                 upstream: Upstream | None = None) -> None:
+                 upstream: Upstream | None = None,
+                 tokens: ServiceTokenSource | None = None) -> None:
         self.base_url = base_url.rstrip("/")
+        self.tokens = tokens
         self._upstream = upstream or AiohttpUpstream(self.base_url,
                                                      timeout_seconds=timeout_seconds)
 
@@ -83,23 +88,25 @@ class WorkerViews:
         body = await self._json("GET", f"/wallets/{_seg(customer_id)}/methods/{_seg(token)}")
         return None if body is None else self._method(body)
 
-    async def add_method(self, customer_id: str, nonce: str,
-                         make_default: bool) -> PaymentMethodView:
+    async def add_method(self, customer_id: str, nonce: str, make_default: bool, *,
+                         key: str | None = None) -> PaymentMethodView:
         body = await self._json("POST", f"/wallets/{_seg(customer_id)}/methods",
                                 {"nonce": nonce, "make_default": make_default},
-                                not_found_is_none=False)
+                                not_found_is_none=False, key=key)
         return self._method(body)
 
-    async def update_method(self, customer_id: str, token: str,
-                            changes: dict[str, Any]) -> PaymentMethodView | None:
+    async def update_method(self, customer_id: str, token: str, changes: dict[str, Any], *,
+                            key: str | None = None) -> PaymentMethodView | None:
         body = await self._json("PATCH", f"/wallets/{_seg(customer_id)}/methods/{_seg(token)}",
-                                changes)
+                                changes, key=key)
         return None if body is None else self._method(body)
 
-    async def delete_method(self, customer_id: str, token: str) -> bool:
+    async def delete_method(self, customer_id: str, token: str, *,
+                            key: str | None = None) -> bool:
         """True if deleted, False if there was no such method."""
         response = await self._send("DELETE",
-                                    f"/wallets/{_seg(customer_id)}/methods/{_seg(token)}")
+                                    f"/wallets/{_seg(customer_id)}/methods/{_seg(token)}",
+                                    key=key)
         if response.status == 404:
             return False
         self._raise_for_status(response)
@@ -112,16 +119,32 @@ class WorkerViews:
         if response.status >= 500:
             raise WorkerUnavailableError(f"worker answered {response.status}")
 
-    async def _send(self, method: str, path: str,
-                    body: dict[str, Any] | None = None) -> UpstreamResponse:
+    async def _send(self, method: str, path: str, body: dict[str, Any] | None = None, *,
+                    key: str | None = None) -> UpstreamResponse:
+        response = await self._send_once(method, path, body, key)
+        if response.status == 401 and self.tokens is not None:
+            # The views refused the token (keys rotated, token revoked): fetch a new one.
+            self.tokens.invalidate()
+            response = await self._send_once(method, path, body, key)
+        return response
+
+    async def _send_once(self, method: str, path: str, body: dict[str, Any] | None,
+                         key: str | None) -> UpstreamResponse:
+        headers: dict[str, str] = {}
+        if key is not None:
+            headers["Idempotency-Key"] = key
         try:
-            return await self._upstream.request(method, path, json_body=body)
+            if self.tokens is not None:
+                headers["Authorization"] = f"Bearer {await self.tokens.get()}"
+            return await self._upstream.request(method, path, json_body=body, headers=headers)
+        except ServiceTokenError as exc:
+            raise WorkerUnavailableError(f"no service token for the views ({exc})") from None
         except UpstreamUnavailableError as exc:
             raise WorkerUnavailableError(f"worker views unreachable ({exc})") from None
 
     async def _json(self, method: str, path: str, body: dict[str, Any] | None = None, *,
-                    not_found_is_none: bool = True) -> Any:
-        response = await self._send(method, path, body)
+                    not_found_is_none: bool = True, key: str | None = None) -> Any:
+        response = await self._send(method, path, body, key=key)
         if response.status == 404 and not_found_is_none:
             return None
         self._raise_for_status(response)
@@ -174,5 +197,6 @@ def to_order(view: OrderView) -> Order:
         order_id=view.order_id, customer_id=view.customer_id, state=view.state,
         currency=view.currency, expected_amount=view.expected_amount,
         authorized_amount=view.authorized_amount, captured_amount=view.captured_amount,
-        refunded_amount=view.refunded_amount, created_at=_EPOCH, updated_at=_EPOCH,
+        refunded_amount=view.refunded_amount, merchant_id=view.merchant_id,
+        merchant_reference=view.merchant_reference, created_at=_EPOCH, updated_at=_EPOCH,
     )

@@ -20,6 +20,7 @@ from bridge_sqs.ordering import group_id, in_group_order
 from bridge_sqs.settings import BridgeSettings
 from bridge_sqs.sqs_client import SqsJsonClient
 from bridge_sqs.validation import Accepted, Rejected, validate_message
+from schemas.dead_letter import REASON_MAX_BYTES, REDACTED, redact, truncate_utf8
 from streams.logs import get_logger
 from streams.provision import ensure_topics
 
@@ -149,9 +150,13 @@ class SqsKafkaBridge:
         metrics.REJECTED.inc()
         group = msg.get("Attributes", {}).get("MessageGroupId") or "invalid"
         log.warning("message_dead_lettered", message_id=msg["MessageId"], reason=reason)
+        # Redacted like the Kafka dead letters: people and tools read this queue, so no
+        # nonce or vault token goes there (a replayed approve needs a fresh nonce anyway).
         await self._client().send_message(
-            self.dlq_url, msg["Body"], group_id=group, dedup_id=msg["MessageId"],
-            attributes={"reason": reason[:1024], "source_queue": self.settings.queue_name},
+            self.dlq_url, truncate_utf8(redact(msg["Body"])) or REDACTED, group_id=group,
+            dedup_id=msg["MessageId"],
+            attributes={"reason": truncate_utf8(redact(reason), REASON_MAX_BYTES),
+                        "source_queue": self.settings.queue_name},
         )
 
     async def _delete(self, messages: list[dict[str, Any]]) -> None:

@@ -16,7 +16,11 @@ Development credentials (public on purpose: they also live in the Keycloak realm
 - confidential client (client_credentials): `paystream-orchestrator-client` /
   `paystream-orchestrator-secret` (sub `svc-paystream-orchestrator-client`,
   preferred_username `service-account-paystream-orchestrator-client`);
-  aud `paystream-orchestrator`, scope `orchestrator:invoke`.
+  aud `paystream-orchestrator paystream-worker`, scopes `orchestrator:invoke orders:read
+  wallet:admin` (Payments-A calling Payments-B, and B reading the worker views).
+- confidential client (client_credentials): `paystream-merchant-backoffice` /
+  `paystream-merchant-secret` (sub `svc-paystream-merchant-backoffice`); aud
+  `paystream-api`, scope `merchant:payments` (register orders, capture, refund, reverse).
 """
 
 from __future__ import annotations

@@ -17,15 +17,24 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from api_edge.auth.scopes import ORCHESTRATOR_INVOKE, SHOPPER_SCOPES
+from api_edge.auth.scopes import (
+    MERCHANT_SCOPES,
+    ORCHESTRATOR_INVOKE,
+    ORDERS_READ,
+    SHOPPER_SCOPES,
+    WALLET_ADMIN,
+)
 
 DEFAULT_REALM: Final = "paystream"
 DEFAULT_PORT: Final = 8180
 API_AUDIENCE: Final = "paystream-api"
 SERVICE_AUDIENCE: Final = "paystream-orchestrator"
+WORKER_AUDIENCE: Final = "paystream-worker"
 SHOP_CLIENT_ID: Final = "paystream-shop"
 ORCHESTRATOR_CLIENT_ID: Final = "paystream-orchestrator-client"
 ORCHESTRATOR_CLIENT_SECRET: Final = "paystream-orchestrator-secret"  # dev only, see above
+MERCHANT_CLIENT_ID: Final = "paystream-merchant-backoffice"
+MERCHANT_CLIENT_SECRET: Final = "paystream-merchant-secret"  # dev only, see above
 SERVICE_ACCOUNT_PREFIX: Final = "service-account-"
 
 
@@ -73,9 +82,18 @@ DEFAULT_CLIENTS: Final[tuple[DevClient, ...]] = (
         ORCHESTRATOR_CLIENT_ID,
         secret=ORCHESTRATOR_CLIENT_SECRET,
         grant_types=frozenset({"client_credentials"}),
-        default_scopes=frozenset({ORCHESTRATOR_INVOKE}),
-        audiences=(SERVICE_AUDIENCE,),
+        # One token for Payments-B and, through B, the worker views.
+        default_scopes=frozenset({ORCHESTRATOR_INVOKE, ORDERS_READ, WALLET_ADMIN}),
+        audiences=(SERVICE_AUDIENCE, WORKER_AUDIENCE),
         service_account_subject="svc-paystream-orchestrator-client",
+    ),
+    DevClient(
+        MERCHANT_CLIENT_ID,
+        secret=MERCHANT_CLIENT_SECRET,
+        grant_types=frozenset({"client_credentials"}),
+        default_scopes=MERCHANT_SCOPES,
+        audiences=(API_AUDIENCE,),
+        service_account_subject="svc-paystream-merchant-backoffice",
     ),
 )
 

@@ -35,8 +35,8 @@ from devstack.services import ServiceProcess, WorkerProcess
 from devstack.sqs import ElasticMQServer
 from devstack.supervisor import RestartPolicy, Supervised, supervise_once
 
-DEFAULT_PORTS = {"edge": 8080, "orchestrator": 8081, "worker": 6066, "simulator": 8093,
-                 "issuer": 8180, "bridge_metrics": 9108, "kafka": 9092,
+DEFAULT_PORTS = {"edge": 8080, "orchestrator": 8081, "edge_ops": 8082, "worker": 6066,
+                 "simulator": 8093, "issuer": 8180, "bridge_metrics": 9108, "kafka": 9092,
                  "kafka_controller": 9093, "elasticmq": 9324}
 STATE_FILE = "platform.json"
 PORTS_FILE = "ports.json"
@@ -136,6 +136,7 @@ class Platform:
                 "PAYSTREAM_AUTH_ISSUER": issuer,
                 "PAYSTREAM_EDGE_PUBLIC_PORT": str(self.ports["edge"]),
                 "PAYSTREAM_EDGE_ORCHESTRATOR_PORT": str(self.ports["orchestrator"]),
+                "PAYSTREAM_EDGE_OPS_PORT": str(self.ports["edge_ops"]),
                 "PAYSTREAM_EDGE_WORKER_URL": self.worker_url,
                 "PAYSTREAM_EDGE_SERVICE_CLIENT_SECRET": ORCHESTRATOR_CLIENT_SECRET,
                 "PAYSTREAM_BRIDGE_METRICS_PORT": str(self.ports["bridge_metrics"]),
@@ -236,7 +237,7 @@ class Platform:
             "orchestrator": f"http://127.0.0.1:{self.ports['orchestrator']}",
             "worker_views": self.worker_url,
             "workers": self.worker_urls,
-            "metrics": {"edge": f"{self.edge_url}/metrics",
+            "metrics": {"edge": f"http://127.0.0.1:{self.ports['edge_ops']}/metrics",
                         "worker": f"{self.worker_url}/metrics",
                         "bridge": f"http://127.0.0.1:{self.ports['bridge_metrics']}/metrics"},
             "simulator": self.simulator_url,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from typing import Annotated, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from schemas.money import Money
 from schemas.types import NonEmptyStr, OrderId, ReasonText, SchemaVersion, UtcDatetime, new_event_id
@@ -23,6 +23,11 @@ OrderStateName = Literal[
 ]
 
 
+# The merchant's own order number or similar: printable, short, never parsed by us.
+MerchantReference = Annotated[str, StringConstraints(min_length=1, max_length=128,
+                                                     pattern=r"^[\x20-\x7e]+$")]
+
+
 class OrderCreated(BaseModel):
     """An order exists and expects `amount` to be paid."""
 
@@ -34,6 +39,10 @@ class OrderCreated(BaseModel):
     order_id: OrderId
     customer_id: NonEmptyStr
     amount: Money = Field(description="Expected order total")
+    merchant_id: NonEmptyStr | None = Field(
+        default=None, description="The merchant back office that registered the order")
+    merchant_reference: MerchantReference | None = Field(
+        default=None, description="The merchant's own reference for the order")
     correlation_id: NonEmptyStr
     occurred_at: UtcDatetime
 

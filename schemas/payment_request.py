@@ -10,6 +10,7 @@ from schemas.money import Money
 from schemas.types import IdempotencyKey, NonEmptyStr, OrderId, SchemaVersion, UtcDatetime
 
 PaymentKind = Literal["approve", "deposit", "reverse", "refund"]
+RequestedBy = Literal["customer", "merchant"]
 PaymentMethodType = Literal["credit_card", "paypal", "apple_pay", "google_pay"]
 
 PAYMENT_KINDS: tuple[PaymentKind, ...] = ("approve", "deposit", "reverse", "refund")
@@ -53,6 +54,14 @@ class PaymentRequest(BaseModel):
     payment_method_type: PaymentMethodType | None = Field(default=None, validate_default=True)
     correlation_id: NonEmptyStr
     requested_at: UtcDatetime
+    # Who asked: the order's customer, or the merchant that registered it (capture,
+    # refund, reverse after capture are merchant operations; the executor checks). The
+    # orchestrator always says; None (internal tools, replays of older records) leaves
+    # only the ownership check to the executor.
+    requested_by: RequestedBy | None = None
+    # SHA-256 of the public request (method, route, body) the idempotency key was first
+    # used for, so a replay on another orchestrator instance can tell "same" from "other".
+    request_fingerprint: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
 
     @field_validator("amount")
     @classmethod

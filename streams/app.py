@@ -20,6 +20,7 @@ from streams.health import register_health
 from streams.publisher import TopicPublisher
 from streams.settings import WorkerSettings
 from streams.topics import Topics, declare_topics
+from streams.view_auth import view_guard
 from streams.web_views import register_analytics_views, register_order_views, register_wallet_views
 from tables.analytics import AnalyticsWindow
 from tables.model_table import ModelTable
@@ -97,6 +98,7 @@ def create_app(settings: WorkerSettings | None = None,
                               pending, gateway_slots=settings.in_flight)
 
     roles = settings.roles
+    guard = view_guard(settings)
     if "executor" in roles:
         # More requests than gateway slots are in progress at once, so that every slot is
         # refilled as soon as it frees up; the handler enforces the gateway cap itself.
@@ -104,15 +106,15 @@ def create_app(settings: WorkerSettings | None = None,
                           settings.in_flight * 2)
     if "orders" in roles:
         tables.orders = register_orders(app, topics, settings)
-        register_order_views(app, tables.orders)
+        register_order_views(app, tables.orders, guard)
     if "wallets" in roles:
         wallet_client, tables.wallets = register_wallets(app, topics, gateway_provider,
                                                          settings)
-        register_wallet_views(app, tables.wallets, wallet_client)
+        register_wallet_views(app, tables.wallets, wallet_client, guard)
     if "fulfillment" in roles:
         tables.fulfillment = register_fulfillment(app, topics, settings)
     if "analytics" in roles:
         tables.analytics = register_analytics(app, topics, settings)
-        register_analytics_views(app, tables.analytics)
+        register_analytics_views(app, tables.analytics, guard)
     register_health(app)
     return Paystream(app=app, settings=settings, topics=topics, tables=tables)

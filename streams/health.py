@@ -1,4 +1,9 @@
-"""Liveness, readiness and Prometheus metrics on the worker's own web server."""
+"""Liveness, readiness and Prometheus metrics on the worker's own web server.
+
+These answer without a token (the process supervisor, Prometheus and `paystream status`
+poll them): they hold booleans, table sizes and counters, never an order, a customer or a
+payment method. Every data view needs a service token (`streams.view_auth`).
+"""
 
 from __future__ import annotations
 

@@ -71,8 +71,12 @@ class WorkerSettings(BaseSettings):
     )
     app_id: str = "paystream"
     datadir: Path = Field(default_factory=_default_datadir)
+    # The views' bind address: loopback unless told otherwise (streams.view_auth).
     web_host: str = "127.0.0.1"
     web_port: int = 6066
+    # Service tokens on the views: "auto" checks them whenever PAYSTREAM_AUTH_ISSUER is
+    # set; "off" only on loopback; "on" requires the issuer.
+    views_auth: Literal["auto", "on", "off"] = "auto"
     # Partitions of every keyed topic; tables are co-partitioned with their sources.
     partitions: int = Field(
         default=DEFAULT_PARTITIONS,

@@ -69,7 +69,8 @@ def declare_topics(app: faust.App, partitions: int) -> Topics:
         wallet_commands=topic(WALLET_COMMANDS),
         wallet_replies=topic(WALLET_REPLIES),
         analytics_facts=topic(ANALYTICS_FACTS),
-        order_events=source(ORDER_CREATED, PAYMENT_PENDING, *OUTCOME_TOPICS),
+        # payment-requests too: the order agent keeps each request's Idempotency-Key.
+        order_events=source(ORDER_CREATED, PAYMENT_PENDING, PAYMENT_REQUESTS, *OUTCOME_TOPICS),
         all_outcomes=source(*OUTCOME_TOPICS),
         deposits=source(PAYMENT_DEPOSITED),
     )

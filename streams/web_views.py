@@ -40,6 +40,10 @@ depends on these paths and shapes; keep them stable.
 Writes accept an optional `Idempotency-Key` header (`schemas.types.IdempotencyKey`): a retried
 command with the same key is answered with the first result, not executed twice.
 
+Every view needs the orchestrator's service token (`streams.view_auth`): 401 without a
+valid one, 403 without the view's scope (`orders:read` for orders and analytics,
+`wallet:admin` for wallets). Forwarded requests keep the Authorization header.
+
 Every error is JSON: {"error": {"status", "title", "detail"}}; 404 for unknown keys,
 400 for malformed input, 422 when the vault refuses, 503 when the owner of the key or
 the vault is unavailable (retry), 504 when the wallet agent did not answer in time.
@@ -60,8 +64,10 @@ from faust.web.exceptions import ServiceUnavailable
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from agents.wallets import WalletClient, error_body
+from api_edge.auth.scopes import ORDERS_READ, WALLET_ADMIN
 from schemas.types import IdempotencyKey
 from streams.logs import get_logger
+from streams.view_auth import ViewGuard
 from tables.analytics import AnalyticsWindow, parse_window_key, window_key
 from tables.model_table import ModelTable
 from tables.order_lifecycle import Order, order_view
@@ -88,14 +94,33 @@ def _error(view: View, status: int, title: str, detail: str, **extra: Any) -> Re
     return view.json(error_body(status, title, detail, **extra), status=status)
 
 
-def _routed(app: faust.App, store: ModelTable[Any],
-            match_info: str) -> Callable[[Handler], Handler]:
-    """`app.table_route` plus JSON errors while ownership is unknown or the owner is away
-    (between a worker's death and the rebalance that moves its partitions)."""
+def guarded(guard: ViewGuard, scope: str) -> Callable[[Handler], Handler]:
+    """Refuse the request unless it carries a service token with `scope`."""
+
+    def decorator(fun: Handler) -> Handler:
+        async def handler(view: View, request: Request, **kwargs: Any) -> Response:
+            refusal = await guard.refusal(view, request, scope)
+            if refusal is not None:
+                return refusal
+            return await fun(view, request, **kwargs)
+
+        handler.__name__ = fun.__name__
+        handler.__doc__ = fun.__doc__
+        return handler
+
+    return decorator
+
+
+def _routed(app: faust.App, store: ModelTable[Any], match_info: str,
+            guard: ViewGuard, scope: str) -> Callable[[Handler], Handler]:
+    """The token check, then `app.table_route` (which forwards the request, headers
+    included, to the key's owner) plus JSON errors while ownership is unknown or the owner
+    is away (between a worker's death and the rebalance that moves its partitions)."""
 
     def decorator(fun: Handler) -> Handler:
         routed = app.table_route(table=store.table, match_info=match_info)(fun)
 
+        @guarded(guard, scope)
         async def handler(view: View, request: Request, **kwargs: Any) -> Response:
             try:
                 return await routed(view, request, **kwargs)
@@ -116,10 +141,10 @@ def _routed(app: faust.App, store: ModelTable[Any],
 # ------------------------------------------------------------------------------ orders
 
 
-def register_order_views(app: faust.App, orders: ModelTable[Order]) -> None:
+def register_order_views(app: faust.App, orders: ModelTable[Order], guard: ViewGuard) -> None:
     @app.page("/orders/{order_id}")
     class OrderView(View):
-        @_routed(app, orders, "order_id")
+        @_routed(app, orders, "order_id", guard, ORDERS_READ)
         async def get(self, request: Request, order_id: str) -> Response:
             order = orders.get(order_id)
             if order is None:
@@ -159,7 +184,7 @@ async def _json_body(request: Request) -> dict[str, Any] | None:
 
 
 def register_wallet_views(app: faust.App, wallets: ModelTable[Wallet],
-                          client: WalletClient) -> None:
+                          client: WalletClient, guard: ViewGuard) -> None:
     load = wallets.get
 
     def command_id(view: View, request: Request) -> str | Response:
@@ -187,7 +212,7 @@ def register_wallet_views(app: faust.App, wallets: ModelTable[Wallet],
 
     @app.page("/wallets/{customer_id}")
     class WalletView(View):
-        @_routed(app, wallets, "customer_id")
+        @_routed(app, wallets, "customer_id", guard, WALLET_ADMIN)
         async def get(self, request: Request, customer_id: str) -> Response:
             wallet = load(customer_id)
             if wallet is None:
@@ -197,7 +222,7 @@ def register_wallet_views(app: faust.App, wallets: ModelTable[Wallet],
 
     @app.page("/wallets/{customer_id}/methods")
     class MethodsView(View):
-        @_routed(app, wallets, "customer_id")
+        @_routed(app, wallets, "customer_id", guard, WALLET_ADMIN)
         async def get(self, request: Request, customer_id: str) -> Response:
             wallet = load(customer_id)
             if wallet is None:
@@ -205,6 +230,7 @@ def register_wallet_views(app: faust.App, wallets: ModelTable[Wallet],
                               f"customer {customer_id} has no wallet")
             return self.json({"methods": wallet.view()["methods"]})
 
+        @guarded(guard, WALLET_ADMIN)
         async def post(self, request: Request, customer_id: str) -> Response:
             data = await _json_body(request)
             if data is None:
@@ -223,7 +249,7 @@ def register_wallet_views(app: faust.App, wallets: ModelTable[Wallet],
 
     @app.page("/wallets/{customer_id}/methods/{token}")
     class MethodView(View):
-        @_routed(app, wallets, "customer_id")
+        @_routed(app, wallets, "customer_id", guard, WALLET_ADMIN)
         async def get(self, request: Request, customer_id: str, token: str) -> Response:
             wallet = load(customer_id)
             method = wallet.method(token) if wallet is not None else None
@@ -232,6 +258,7 @@ def register_wallet_views(app: faust.App, wallets: ModelTable[Wallet],
                               f"customer {customer_id} has no payment method with this token")
             return self.json(method.model_dump(mode="json"))
 
+        @guarded(guard, WALLET_ADMIN)
         async def patch(self, request: Request, customer_id: str, token: str) -> Response:
             data = await _json_body(request)
             if data is None:
@@ -250,6 +277,7 @@ def register_wallet_views(app: faust.App, wallets: ModelTable[Wallet],
                 return _error(self, 400, "Invalid update", "nothing to update")
             return await ask(self, command)
 
+        @guarded(guard, WALLET_ADMIN)
         async def delete(self, request: Request, customer_id: str, token: str) -> Response:
             cid = command_id(self, request)
             if not isinstance(cid, str):
@@ -263,14 +291,15 @@ def register_wallet_views(app: faust.App, wallets: ModelTable[Wallet],
 MAX_RECENT_MINUTES: Final = 60
 
 
-def register_analytics_views(app: faust.App, store: ModelTable[AnalyticsWindow]) -> None:
+def register_analytics_views(app: faust.App, store: ModelTable[AnalyticsWindow],
+                             guard: ViewGuard) -> None:
     def local_window(key: str) -> dict[str, Any] | None:
         window = store.get(key)
         return None if window is None else window.view()
 
     @app.page("/analytics/windows/{window}")
     class WindowView(View):
-        @_routed(app, store, "window")
+        @_routed(app, store, "window", guard, ORDERS_READ)
         async def get(self, request: Request, window: str) -> Response:
             try:
                 parse_window_key(window)
@@ -282,7 +311,7 @@ def register_analytics_views(app: faust.App, store: ModelTable[AnalyticsWindow])
                 return _error(self, 404, "Window not found", f"no events in {window}")
             return self.json(body)
 
-    async def fetch(key: str) -> dict[str, Any] | None:
+    async def fetch(key: str, authorization: str | None) -> dict[str, Any] | None:
         # Each minute lives on the worker owning its key; ask that one.
         try:
             owner = app.router.key_store(store.name, key)
@@ -292,7 +321,10 @@ def register_analytics_views(app: faust.App, store: ModelTable[AnalyticsWindow])
                                         app.conf.canonical_url.port):
             return local_window(key)
         url = owner.with_path(f"/analytics/windows/{key}")
-        async with app.http_client.get(url, timeout=aiohttp.ClientTimeout(total=5)) as resp:
+        # The caller's token goes along: the owner checks it like any request.
+        headers = {"Authorization": authorization} if authorization else {}
+        async with app.http_client.get(url, timeout=aiohttp.ClientTimeout(total=5),
+                                       headers=headers) as resp:
             if resp.status != 200:
                 return None
             data: dict[str, Any] = await resp.json()
@@ -300,6 +332,7 @@ def register_analytics_views(app: faust.App, store: ModelTable[AnalyticsWindow])
 
     @app.page("/analytics/recent")
     class RecentView(View):
+        @guarded(guard, ORDERS_READ)
         async def get(self, request: Request) -> Response:
             try:
                 minutes = int(request.query.get("minutes", "5"))
@@ -311,7 +344,8 @@ def register_analytics_views(app: faust.App, store: ModelTable[AnalyticsWindow])
             now = datetime.now(UTC)
             keys = [window_key(now - timedelta(minutes=i)) for i in range(minutes)]
             try:
-                found = await asyncio.gather(*(fetch(k) for k in keys))
+                authorization = request.headers.get("Authorization")
+                found = await asyncio.gather(*(fetch(k, authorization) for k in keys))
             except (TimeoutError, aiohttp.ClientError):
                 return _error(self, 503, "Analytics partially unavailable",
                               "a worker owning a window did not answer; retry shortly")

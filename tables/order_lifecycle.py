@@ -27,6 +27,7 @@ from schemas.payment_request import PaymentMethodType
 from schemas.pending import PaymentPending
 from tables.order_state import APPROVABLE_STATES, OrderState, compare_amounts
 from tables.pending import PendingOperation
+from tables.request_keys import RequestKey
 
 # Enough to recognise any realistic redelivery of an order's events, small enough
 # that a table value stays a few KiB.
@@ -35,6 +36,9 @@ MAX_SEEN_EVENT_IDS: Final = 256
 # the held events are applied with an anomaly rather than waiting forever.
 MAX_PENDING: Final = 32
 MAX_ANOMALIES: Final = 100
+# History is for support and the shopper's status page; the oldest entries go first so a
+# record stays far below Kafka's message limit however many requests an order sees.
+MAX_HISTORY: Final = 200
 
 
 class HistoryEntry(BaseModel):
@@ -91,6 +95,11 @@ class Order(BaseModel):
     # Kept apart from seen_event_ids so that window holds outcomes in sequence order
     # only, whatever moment order-created happened to arrive.
     created_event_ids: tuple[str, ...] = ()
+    # The merchant that registered the order (its back-office client id) and its reference.
+    merchant_id: str | None = None
+    merchant_reference: str | None = None
+    # Idempotency-Keys of the order's payment requests (tables.request_keys).
+    request_keys: dict[str, RequestKey] = Field(default_factory=dict)
     created_at: datetime
     updated_at: datetime
 
@@ -141,6 +150,8 @@ def apply_order_created(order: Order | None, event: OrderCreated) -> Order:
         return order.model_copy(update=update_seen)
     update: dict[str, object] = {
         "customer_id": event.customer_id,
+        "merchant_id": event.merchant_id,
+        "merchant_reference": event.merchant_reference,
         "expected_amount": event.amount,
         "announced": True,
         "created_event_ids": seen,
@@ -280,7 +291,7 @@ def _step(order: Order, event: OutcomeEvent) -> tuple[Order, list[Anomaly]]:
         correlation_id=event.correlation_id, reason=event.reason,
     )
     changes["state"] = to_state
-    changes["history"] = (*base.history, entry)
+    changes["history"] = (*base.history, entry)[-MAX_HISTORY:]
     return base.model_copy(update=changes), []
 
 

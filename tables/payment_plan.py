@@ -21,6 +21,7 @@ from schemas.money import Money
 from schemas.payment_request import PaymentMethodType, PaymentRequest
 from tables.order_state import APPROVABLE_STATES, OrderState, allows
 from tables.payment_ledger import PaymentLedgerEntry, planned_amount
+from tables.roles import owner_refusal, role_refusal
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,12 @@ def plan_request(entry: PaymentLedgerEntry | None, request: PaymentRequest) -> P
     """What to do with `request` given the order's ledger entry (None = never seen)."""
     if entry is not None and request.idempotency_key in entry.processed:
         return AlreadyProcessed(entry.processed[request.idempotency_key])
+    refusal = owner_refusal(entry.customer_id if entry is not None else None,
+                            request.customer_id)
+    if refusal is None and request.requested_by is not None:
+        refusal = role_refusal(request.requested_by, request.kind, ledger_state(entry))
+    if refusal is not None:
+        return Decline(refusal)
     if (entry is not None and request.amount is not None and entry.currency is not None
             and request.amount.currency != entry.currency):
         return Decline(

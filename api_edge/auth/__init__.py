@@ -21,10 +21,13 @@ from api_edge.auth.errors import AuthError, IssuerUnavailableError, bearer_chall
 from api_edge.auth.jwks import JwksCache, UnknownKeyError
 from api_edge.auth.principal import Principal
 from api_edge.auth.scopes import (
+    MERCHANT_PAYMENTS,
     ORCHESTRATOR_INVOKE,
+    ORDERS_READ,
     PAYMENTS_READ,
     PAYMENTS_WRITE,
     SHOPPER_SCOPES,
+    WALLET_ADMIN,
     WALLET_READ,
     WALLET_WRITE,
 )
@@ -32,11 +35,14 @@ from api_edge.auth.settings import AuthSettings
 from api_edge.auth.verifier import TokenVerifier
 
 __all__ = [
+    "MERCHANT_PAYMENTS",
     "ORCHESTRATOR_INVOKE",
+    "ORDERS_READ",
     "PAYMENTS_READ",
     "PAYMENTS_WRITE",
     "SERVICE_SCOPE",
     "SHOPPER_SCOPES",
+    "WALLET_ADMIN",
     "WALLET_READ",
     "WALLET_WRITE",
     "AuthError",

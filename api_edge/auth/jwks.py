@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from jwt import PyJWK
@@ -151,8 +153,9 @@ class JwksCache:
                     f"the discovery document at {self.issuer} names a different issuer"
                 )
             jwks_uri = config.get("jwks_uri")
-            if not isinstance(jwks_uri, str) or not jwks_uri.startswith(("https://", "http://")):
-                raise IssuerUnavailableError(f"the issuer {self.issuer} publishes no jwks_uri")
+            if not isinstance(jwks_uri, str) or not jwks_uri_allowed(jwks_uri):
+                raise IssuerUnavailableError(
+                    f"the issuer {self.issuer} publishes no https jwks_uri")
             self._jwks_uri = jwks_uri
         return parse_jwks(await self._get_json(client, self._jwks_uri))
 
@@ -209,3 +212,22 @@ def parse_jwks(document: Mapping[str, Any]) -> dict[str, PyJWK]:
             continue
         keys[kid] = key
     return keys
+
+
+def jwks_uri_allowed(uri: str) -> bool:
+    """Keys come over https; plain http only from this machine (the dev issuer, tests)."""
+    parts = urlsplit(uri)
+    if parts.scheme == "https":
+        return bool(parts.hostname)
+    return parts.scheme == "http" and is_loopback_host(parts.hostname)
+
+
+def is_loopback_host(host: str | None) -> bool:
+    if host is None:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -7,8 +7,6 @@ from typing import Final
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEV_ISSUER_URL: Final = "http://127.0.0.1:8180/realms/paystream"
-
 # Asymmetric only: with a symmetric algorithm anyone who can read the JWKS (i.e. everyone)
 # could forge tokens, and an allow-list closes the classic "alg" confusion attacks.
 ALLOWED_ALGORITHMS: Final[tuple[str, ...]] = ("RS256", "ES256")
@@ -19,7 +17,9 @@ class AuthSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="PAYSTREAM_AUTH_", extra="ignore", frozen=True)
 
-    issuer: str = DEV_ISSUER_URL
+    # No default: a verifier without an explicit issuer refuses to start (`paystream up`
+    # and the tests set it), so a deployment never trusts a development issuer by accident.
+    issuer: str = ""
     audience: str = "paystream-api"
     service_audience: str = "paystream-orchestrator"
     leeway_seconds: int = Field(default=30, ge=0, le=300)
@@ -33,6 +33,13 @@ class AuthSettings(BaseSettings):
     def algorithms(self) -> tuple[str, ...]:
         # Deliberately not configurable: widening this list is a security decision, not ops.
         return ALLOWED_ALGORITHMS
+
+    def required_issuer(self) -> str:
+        if not self.issuer:
+            raise RuntimeError(
+                f"{self.model_config.get('env_prefix', '')}ISSUER must be set: the issuer "
+                "whose tokens to accept (e.g. https://sso.example/realms/paystream)")
+        return self.issuer
 
     @field_validator("issuer")
     @classmethod

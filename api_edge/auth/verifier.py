@@ -38,6 +38,7 @@ class TokenVerifier:
     """
 
     def __init__(self, settings: AuthSettings, jwks: JwksCache | None = None) -> None:
+        settings.required_issuer()
         self.settings = settings
         self.jwks = jwks if jwks is not None else JwksCache.from_settings(settings)
         self.realm = settings.realm_name

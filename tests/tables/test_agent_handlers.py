@@ -83,7 +83,12 @@ async def test_fulfillment_once_per_order() -> None:
         sent.append(request)
 
     handler = FulfillmentHandler(ModelTable(table, FulfillmentRequested), publish)
-    deposited = json_bytes(event("deposited", 2, usd("40"), captured_amount=usd("40")))
+    # A capture short of the order's price (its authorization) ships nothing.
+    partial = json_bytes(event("deposited", 2, usd("30"), captured_amount=usd("30"),
+                               authorized_amount=usd("40")))
+    assert await handler.handle(partial) is None and not sent
+    deposited = json_bytes(event("deposited", 2, usd("40"), captured_amount=usd("40"),
+                                 authorized_amount=usd("40")))
     first = await handler.handle(deposited)
     assert first is not None and first.captured_amount == usd("40")
     assert await handler.handle(deposited) is None
