@@ -9,7 +9,8 @@ What counts:
 - double effects: more than one live sale for an order, or live refunds above the capture;
 - order != ledger: the order's state and amounts disagree with the gateway's transactions;
 - refusals: 5xx by status, 403/404/422 for orders and cards the client knew existed, and
-  the longest window in which checkouts were refused with a 5xx (or got no answer).
+  the longest window in which checkouts (or the merchant's order registrations before
+  them) were refused with a 5xx (or got no answer).
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ from gateway.statuses import CAPTURED_STATUSES, DEAD_REFUND_STATUSES, LIVE_STATU
 FALSE_REFUSALS: Final = frozenset({403, 404, 422})
 NO_ANSWER: Final = 0  # the status recorded for a timeout or a dropped connection
 EXAMPLES: Final = 20  # examples kept per finding; the counts are always complete
+# What a shop's checkout is made of: the merchant registering the order (when the edge
+# has that API) and the shopper's checkout; a refusal of either refuses the sale.
+CHECKOUT_OPS: Final = frozenset({"register", "checkout"})
 NO_SALE_STATES: Final = frozenset({"CREATED", "DECLINED", "FAILED"})
 CAPTURED_STATES: Final = frozenset({"PAID", "PARTIALLY_REFUNDED", "REFUNDED"})
 
@@ -99,7 +103,7 @@ def http_summary(calls: Sequence[Call]) -> dict[str, Any]:
             {"at": c.at, "op": c.op, "order_id": c.order_id, "detail": c.detail}
             for c in calls if c.status == 409][:EXAMPLES],
         "longest_refusal_window_s": refusal_window_s(
-            (c.at, c.status) for c in calls if c.op == "checkout"),
+            (c.at, c.status) for c in calls if c.op in CHECKOUT_OPS),
     }
 
 

@@ -36,6 +36,7 @@ START_TIMEOUT_S: Final = 300.0
 # that the gateway applies it within the run.
 TIMEOUT_HOLD_S: Final = 12.0
 VIEW_READERS: Final = 16
+SHOPPER_RATE_LIMIT: Final = "10000/second"
 
 
 @dataclass
@@ -100,7 +101,10 @@ class RunningPlatform:
 
 def start_platform(options: ChaosOptions, where: Path) -> RunningPlatform:
     env = {**os.environ, "PAYSTREAM_RUN_DIR": str(where),
-           "PAYSTREAM_SIM_SEED": str(options.seed)}
+           "PAYSTREAM_SIM_SEED": str(options.seed),
+           # One dev shopper places every order of the run: the per-shopper limit (a guard
+           # against one abusive client) would measure itself, not the failures.
+           "PAYSTREAM_EDGE_RATE_LIMIT_PER_SUBJECT": SHOPPER_RATE_LIMIT}
     for key in ("KAFKA_BOOTSTRAP_SERVERS", "SQS_ENDPOINT_URL"):
         env.pop(key, None)  # the platform starts its own brokers
     argv = [sys.executable, "-m", "streams.cli", "up", "--free-ports"]
@@ -150,27 +154,19 @@ async def _inject(platform: RunningPlatform, plan: list[tuple[float, str, str]],
         await asyncio.to_thread(platform.sigkill, target, time.monotonic() - began, action)
 
 
-async def _read_views(worker_urls: list[str], order_ids: list[str],
+async def _read_views(traffic: Traffic, order_ids: list[str],
                       views: dict[str, dict[str, Any] | None]) -> None:
-    """The worker's order views (any worker routes to the owner); None for 404, left out
-    while no worker can answer for the order."""
+    """The worker's order views; None for an order no worker knows."""
     gate = asyncio.Semaphore(VIEW_READERS)
-    async with httpx.AsyncClient(timeout=10) as http:
-        async def read(oid: str) -> None:
-            async with gate:
-                for url in worker_urls:
-                    with contextlib.suppress(httpx.HTTPError):
-                        resp = await http.get(f"{url}/orders/{oid}")
-                        if resp.status_code == 200:
-                            views[oid] = resp.json()
-                            return
-                        if resp.status_code == 404:
-                            views[oid] = None
-                            return
-        await asyncio.gather(*(read(oid) for oid in order_ids))
+
+    async def read(oid: str) -> None:
+        async with gate:
+            views[oid] = await traffic.order_view(oid)
+
+    await asyncio.gather(*(read(oid) for oid in order_ids))
 
 
-async def settle(worker_urls: list[str], sent: list[Sent], order_ids: list[str],
+async def settle(traffic: Traffic, sent: list[Sent], order_ids: list[str],
                  limit_s: float) -> tuple[dict[str, dict[str, Any] | None], float | None]:
     """Read the order views until every order shows an outcome for every accepted request,
     or the limit passes; returns the views and the time it took (None: ran out)."""
@@ -181,9 +177,8 @@ async def settle(worker_urls: list[str], sent: list[Sent], order_ids: list[str],
         per_order.setdefault(s.order_id, []).append(s)
     waiting = list(per_order)
     while True:
-        await _read_views(worker_urls, waiting, views)
-        waiting = [oid for oid in waiting
-                   if oid not in views or unresolved(oid, per_order[oid], views[oid])]
+        await _read_views(traffic, waiting, views)
+        waiting = [oid for oid in waiting if unresolved(oid, per_order[oid], views[oid])]
         elapsed = time.monotonic() - began
         if not waiting:
             return views, round(elapsed, 3)
@@ -202,9 +197,12 @@ async def _run(options: ChaosOptions, platform: RunningPlatform, run_id: str) ->
          ).raise_for_status()
         traffic = Traffic(TrafficConfig(edge_url=state["edge"],
                                         token_endpoint=state["token_endpoint"],
+                                        worker_urls=state.get("workers")
+                                        or [state["worker_views"]],
                                         orders=options.orders, rate=options.rate,
                                         seed=options.seed, run_id=run_id))
         try:
+            await traffic.discover()
             await traffic.vault_card()
             (await http.post(f"{sim}/__sim__/config", json=fault_config(options.faults))
              ).raise_for_status()
@@ -215,17 +213,17 @@ async def _run(options: ChaosOptions, platform: RunningPlatform, run_id: str) ->
             injector = asyncio.create_task(_inject(platform, plan, began))
             drive_s = await traffic.drive()
             await injector
+            # The gateway recovers; what is still unknown must now resolve.
+            (await http.post(f"{sim}/__sim__/config", json=fault_config(0.0))
+             ).raise_for_status()
+            views, settle_s = await settle(traffic, traffic.sent, traffic.order_ids,
+                                           options.settle_s)
         finally:
             await traffic.aclose()
-        # The gateway recovers; what is still unknown must now resolve.
-        (await http.post(f"{sim}/__sim__/config", json=fault_config(0.0))).raise_for_status()
-        workers_urls = platform.state().get("workers") or [state["worker_views"]]
-        views, settle_s = await settle(workers_urls, traffic.sent, traffic.order_ids,
-                                       options.settle_s)
         ledger = (await http.get(f"{sim}/__sim__/ledger", timeout=60)).json()
     report = build_report(traffic.sent, traffic.calls, views, ledger, settle_s)
+    report["merchant_api"] = traffic.merchant_api
     report["drive_s"] = round(drive_s, 1)
-    report["unreadable_views"] = sum(1 for oid in traffic.order_ids if oid not in views)
     report["events"] = [asdict(e) for e in platform.events]
     report["restarts"] = platform.state().get("restarts", {})
     return report

@@ -57,7 +57,7 @@ def test_refusal_window_still_open_at_the_end_counts_to_its_last_refusal() -> No
 
 
 def test_http_summary_counts_false_refusals_only_for_known_targets() -> None:
-    calls = [Call(0, "checkout", 503), Call(1, "checkout", 202),
+    calls = [Call(0, "register", 503), Call(1, "checkout", 202),
              Call(2, "order", 404, target_exists=False), Call(3, "order", 404),
              Call(4, "checkout", 422), Call(5, "deposit", 403)]
     summary = http_summary(calls)
