@@ -45,8 +45,13 @@ valid one, 403 without the view's scope (`orders:read` for orders and analytics,
 `wallet:admin` for wallets). Forwarded requests keep the Authorization header.
 
 Every error is JSON: {"error": {"status", "title", "detail"}}; 404 for unknown keys,
-400 for malformed input, 422 when the vault refuses, 503 when the owner of the key or
-the vault is unavailable (retry), 504 when the wallet agent did not answer in time.
+400 for malformed input, 422 when the vault refuses, 503 when the vault is unavailable
+(retry), 504 when the wallet agent did not answer in time.
+
+While this worker's tables are recovering (start, restart, rebalance), or the owner of
+the key is unknown or unreachable, every view answers 503 with Retry-After as
+problem+json {"type", "title", "status", "detail", "retry_after"}
+(`streams.view_availability`): a 404 only ever comes from a fully recovered table.
 """
 
 from __future__ import annotations
@@ -68,6 +73,7 @@ from api_edge.auth.scopes import ORDERS_READ, WALLET_ADMIN
 from schemas.types import IdempotencyKey
 from streams.logs import get_logger
 from streams.view_auth import ViewGuard
+from streams.view_availability import keep_retryable, recovery_refusal, unavailable
 from tables.analytics import AnalyticsWindow, parse_window_key, window_key
 from tables.model_table import ModelTable
 from tables.order_lifecycle import Order, order_view
@@ -102,6 +108,11 @@ def guarded(guard: ViewGuard, scope: str) -> Callable[[Handler], Handler]:
             refusal = await guard.refusal(view, request, scope)
             if refusal is not None:
                 return refusal
+            # A worker that is not recovered answers nothing, not even by forwarding: its
+            # picture of who owns which partition is stale until the rebalance ends.
+            recovering = recovery_refusal(view.app, view)
+            if recovering is not None:
+                return recovering
             return await fun(view, request, **kwargs)
 
         handler.__name__ = fun.__name__
@@ -118,18 +129,26 @@ def _routed(app: faust.App, store: ModelTable[Any], match_info: str,
     is away (between a worker's death and the rebalance that moves its partitions)."""
 
     def decorator(fun: Handler) -> Handler:
-        routed = app.table_route(table=store.table, match_info=match_info)(fun)
+        async def local(view: View, request: Request, **kwargs: Any) -> Response:
+            # Checked again where the record is read: the routing decision and the read
+            # are apart by an await, and a rebalance may start in between.
+            recovering = recovery_refusal(app, view)
+            if recovering is not None:
+                return recovering
+            return await fun(view, request, **kwargs)
+
+        routed = app.table_route(table=store.table, match_info=match_info)(local)
 
         @guarded(guard, scope)
         async def handler(view: View, request: Request, **kwargs: Any) -> Response:
             try:
-                return await routed(view, request, **kwargs)
+                return keep_retryable(await routed(view, request, **kwargs))
             except ServiceUnavailable:
-                return _error(view, 503, "Partition owner unknown",
-                              "the workers are rebalancing; retry shortly")
+                return unavailable(view, "Partition owner unknown",
+                                   "the workers are rebalancing; retry shortly")
             except (TimeoutError, aiohttp.ClientError):
-                return _error(view, 503, "Partition owner unreachable",
-                              "the worker owning this key did not answer; retry shortly")
+                return unavailable(view, "Partition owner unreachable",
+                                   "the worker owning this key did not answer; retry shortly")
 
         handler.__name__ = fun.__name__
         handler.__doc__ = fun.__doc__
@@ -316,7 +335,7 @@ def register_analytics_views(app: faust.App, store: ModelTable[AnalyticsWindow],
         try:
             owner = app.router.key_store(store.name, key)
         except KeyError:
-            return None
+            raise ServiceUnavailable() from None
         if (owner.host, owner.port) == (app.conf.canonical_url.host,
                                         app.conf.canonical_url.port):
             return local_window(key)
@@ -325,8 +344,12 @@ def register_analytics_views(app: faust.App, store: ModelTable[AnalyticsWindow],
         headers = {"Authorization": authorization} if authorization else {}
         async with app.http_client.get(url, timeout=aiohttp.ClientTimeout(total=5),
                                        headers=headers) as resp:
-            if resp.status != 200:
+            if resp.status == 404:
                 return None
+            if resp.status != 200:
+                # A recovering owner: leaving its minute out would be a wrong answer.
+                raise aiohttp.ClientResponseError(resp.request_info, resp.history,
+                                                  status=resp.status)
             data: dict[str, Any] = await resp.json()
             return data
 
@@ -346,7 +369,7 @@ def register_analytics_views(app: faust.App, store: ModelTable[AnalyticsWindow],
             try:
                 authorization = request.headers.get("Authorization")
                 found = await asyncio.gather(*(fetch(k, authorization) for k in keys))
-            except (TimeoutError, aiohttp.ClientError):
-                return _error(self, 503, "Analytics partially unavailable",
-                              "a worker owning a window did not answer; retry shortly")
+            except (TimeoutError, aiohttp.ClientError, ServiceUnavailable):
+                return unavailable(self, "Analytics partially unavailable",
+                                   "a worker owning a window did not answer; retry shortly")
             return self.json({"windows": [w for w in found if w is not None]})
