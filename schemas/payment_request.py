@@ -62,6 +62,9 @@ class PaymentRequest(BaseModel):
     # SHA-256 of the public request (method, route, body) the idempotency key was first
     # used for, so a replay on another orchestrator instance can tell "same" from "other".
     request_fingerprint: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    # deposit only: this capture is the last of a split shipment and releases the rest of
+    # the authorization. None: final when it takes everything still authorized.
+    final_capture: bool | None = None
 
     @field_validator("amount")
     @classmethod
@@ -101,6 +104,13 @@ class PaymentRequest(BaseModel):
     ) -> PaymentMethodType | None:
         if info.data.get("kind") == "approve" and value is None:
             raise ValueError("payment_method_type is required for approve")
+        return value
+
+    @field_validator("final_capture")
+    @classmethod
+    def _final_only_for_deposit(cls, value: bool | None, info: ValidationInfo) -> bool | None:
+        if value is not None and info.data.get("kind") != "deposit":
+            raise ValueError("final_capture is only for deposit")
         return value
 
     @property

@@ -22,6 +22,10 @@ PAYMENT_PENDING: Final = "payment-pending"
 ORDER_CREATED: Final = "order-created"
 ORDER_ANOMALIES: Final = "order-anomalies"
 FULFILLMENT_REQUESTED: Final = "fulfillment-requested"
+# Verified Braintree webhooks (keyed by order id, else dispute id), and the dispute changes
+# the order agent derived from them (keyed by order id, deduplicated).
+GATEWAY_NOTIFICATIONS: Final = "gateway-notifications"
+ORDER_DISPUTES: Final = "order-disputes"
 # Internal to the workers: wallet commands (keyed by customer id), their replies (keyed
 # by correlation id) and analytics facts (keyed by their one-minute window).
 WALLET_COMMANDS: Final = "wallet-commands"
@@ -36,6 +40,7 @@ ALL_TOPICS: Final[tuple[str, ...]] = (
     PAYMENT_REQUESTS, PAYMENT_REQUESTS_DLQ, *OUTCOME_TOPICS, PAYMENT_PENDING, ORDER_CREATED,
     ORDER_ANOMALIES,
     FULFILLMENT_REQUESTED, WALLET_COMMANDS, WALLET_REPLIES, ANALYTICS_FACTS,
+    GATEWAY_NOTIFICATIONS, ORDER_DISPUTES,
 )
 
 # SQS FIFO queues: payment requests (group = order id, dedup = idempotency key) and the

@@ -25,6 +25,7 @@ from schemas.orders import OrderAnomaly, OrderCreated
 from schemas.outcomes import OutcomeEvent, PaymentOutcome, outcome_event_id
 from schemas.payment_request import PaymentMethodType
 from schemas.pending import PaymentPending
+from tables.after_capture import AfterCapture, after_capture_view, record_capture
 from tables.order_state import APPROVABLE_STATES, OrderState, compare_amounts
 from tables.pending import PendingOperation
 from tables.request_keys import RequestKey
@@ -100,8 +101,19 @@ class Order(BaseModel):
     merchant_reference: str | None = None
     # Idempotency-Keys of the order's payment requests (tables.request_keys).
     request_keys: dict[str, RequestKey] = Field(default_factory=dict)
+    # Captures' settlement and disputes, from outcomes and webhooks (tables.after_capture).
+    after_capture: AfterCapture = Field(default_factory=AfterCapture)
     created_at: datetime
     updated_at: datetime
+
+    @property
+    def still_authorized(self) -> Money | None:
+        """What the authorization still holds for more captures (split shipments)."""
+        if self.authorized_amount is None or self.state in APPROVABLE_STATES \
+                or self.state == OrderState.REVERSED:
+            return None
+        captured = self.captured_amount or Money.zero(self.authorized_amount.currency)
+        return self.authorized_amount - captured
 
     @property
     def remaining_refundable(self) -> Money | None:
@@ -313,7 +325,9 @@ def _transition(order: Order, event: OutcomeEvent) -> tuple[OrderState, dict[str
             "payment_method_type": event.payment_method_type or order.payment_method_type,
         }
     if kind == "payment-deposited":
-        if state != OrderState.AUTHORIZED:
+        open_capture = order.still_authorized is not None and not order.still_authorized.is_zero
+        if state != OrderState.AUTHORIZED and not (
+                open_capture and state in (OrderState.PAID, OrderState.PARTIALLY_REFUNDED)):
             return f"deposited while {state}"
         captured = event.captured_amount or event.amount or order.authorized_amount
         if captured is None or order.authorized_amount is None:
@@ -321,7 +335,12 @@ def _transition(order: Order, event: OutcomeEvent) -> tuple[OrderState, dict[str
         problem = compare_amounts(captured, order.authorized_amount, "captured", "authorized")
         if problem:
             return problem
-        return OrderState.PAID, {"captured_amount": captured}
+        # A final capture of less releases the rest: the outcome's authorized total says so.
+        authorized = event.authorized_amount or order.authorized_amount
+        return (OrderState.PAID if state == OrderState.AUTHORIZED else state), {
+            "captured_amount": captured, "authorized_amount": authorized,
+            "after_capture": record_capture(order.after_capture, event.transaction_id,
+                                            event.amount or captured)}
     if kind == "payment-reversed":
         if state not in (OrderState.AUTHORIZED, OrderState.PAID):
             return f"reversed while {state}"
@@ -411,7 +430,11 @@ def anomaly_events(order: Order, anomalies: Iterable[Anomaly]) -> list[OrderAnom
 
 def order_view(order: Order) -> dict[str, object]:
     """The JSON an order's web view serves: the model without dedup bookkeeping."""
-    body = order.model_dump(mode="json", exclude={"seen_event_ids", "created_event_ids"})
+    body = order.model_dump(mode="json", exclude={"seen_event_ids", "created_event_ids",
+                                                  "after_capture"})
+    still = order.still_authorized
+    body["still_authorized"] = still.model_dump(mode="json") if still is not None else None
+    body.update(after_capture_view(order.after_capture))
     # Held events are shown by position only; their content is in the outcome topics.
     body["pending"] = sorted(order.pending)
     return body

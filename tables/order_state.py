@@ -41,10 +41,11 @@ ALLOWED_KINDS: Final[dict[OrderState, frozenset[PaymentKind]]] = {
     OrderState.DECLINED: frozenset({"approve"}),
     OrderState.FAILED: frozenset({"approve"}),
     OrderState.AUTHORIZED: frozenset({"deposit", "reverse"}),
-    # Reverse of a paid order works only until settlement and refund only after it;
-    # the order does not know settlement, the executor's ledger decides.
-    OrderState.PAID: frozenset({"refund", "reverse"}),
-    OrderState.PARTIALLY_REFUNDED: frozenset({"refund"}),
+    # Reverse of a paid order works only until settlement; a refund before it becomes a
+    # void or waits for it (tables.settlement). A deposit is one more shipment of a split
+    # capture while the authorization still holds money (`Order.still_authorized`).
+    OrderState.PAID: frozenset({"refund", "reverse", "deposit"}),
+    OrderState.PARTIALLY_REFUNDED: frozenset({"refund", "deposit"}),
     OrderState.REFUNDED: frozenset(),
     OrderState.REVERSED: frozenset(),
 }
@@ -78,6 +79,13 @@ def check_request(order: Order | None, kind: PaymentKind, amount: Money | None) 
     state = order.state if order is not None else OrderState.CREATED
     if not allows(state, kind):
         return _refusal(state, kind)
+    if kind == "deposit" and order is not None and state != OrderState.AUTHORIZED:
+        still = order.still_authorized
+        if still is None or still.is_zero:
+            return _refusal(state, kind)
+        if amount is not None:
+            return compare_amounts(amount, still, "deposit", "the still authorized")
+        return None
     if kind == "deposit" and order is not None and amount is not None \
             and order.authorized_amount is not None:
         return compare_amounts(amount, order.authorized_amount, "deposit", "the authorized")

@@ -29,10 +29,19 @@ from schemas.outcomes import (
     PaymentDeclined,
     PaymentFailed,
     PaymentOutcome,
+    PaymentReversed,
     outcome_event_id,
     outcome_for_request,
 )
 from schemas.payment_request import PaymentMethodType, PaymentRequest
+from tables.settlement import (
+    CaptureLeg,
+    DeferredRefund,
+    captured_total,
+    leg_of,
+    with_leg,
+    with_leg_status,
+)
 
 
 class PaymentLedgerEntry(BaseModel):
@@ -51,6 +60,11 @@ class PaymentLedgerEntry(BaseModel):
     refunded: Money | None = None
     refund_transaction_ids: tuple[str, ...] = ()
     payment_method_type: PaymentMethodType | None = None
+    # Each capture of the authorization (tables.settlement); closed after a final one.
+    captures: tuple[CaptureLeg, ...] = ()
+    capture_closed: bool = False
+    # Partial refunds of unsettled captures, run when their capture settles.
+    deferred_refunds: tuple[DeferredRefund, ...] = ()
     next_sequence: int = Field(default=1, ge=1)
     processed: dict[str, str] = Field(
         default_factory=dict, description="idempotency_key -> outcome event_id"
@@ -98,8 +112,33 @@ def planned_amount(entry: PaymentLedgerEntry | None, request: PaymentRequest) ->
 
 
 def with_status(entry: PaymentLedgerEntry, status: TransactionStatus) -> PaymentLedgerEntry:
-    """The entry with a gateway-reported status for its authorization."""
-    return entry.model_copy(update={"status": status})
+    """The entry with a gateway-reported status for its authorization (and for its capture,
+    when the capture is the authorization itself)."""
+    update: dict[str, object] = {"status": status}
+    if entry.transaction_id is not None and leg_of(entry.captures, entry.transaction_id):
+        update["captures"] = with_leg_status(entry.captures, entry.transaction_id, status)
+    return entry.model_copy(update=update)
+
+
+def with_leg_status_of(entry: PaymentLedgerEntry, transaction_id: str,
+                       status: TransactionStatus) -> PaymentLedgerEntry:
+    """The entry with a gateway-reported status for one capture leg."""
+    if transaction_id == entry.transaction_id:
+        return with_status(entry, status)
+    return entry.model_copy(update={
+        "captures": with_leg_status(entry.captures, transaction_id, status)})
+
+
+def with_deferred_refund(entry: PaymentLedgerEntry, request: PaymentRequest, amount: Money,
+                         transaction_id: str, at: datetime) -> PaymentLedgerEntry:
+    """The entry holding a refund that waits for `transaction_id` to settle. Not processed
+    and no sequence: its one outcome comes when it runs (or is refused)."""
+    if any(d.idempotency_key == request.idempotency_key for d in entry.deferred_refunds):
+        return entry
+    deferred = DeferredRefund(idempotency_key=request.idempotency_key, amount=amount,
+                              transaction_id=transaction_id, since=at,
+                              request=request.model_dump_json())
+    return entry.model_copy(update={"deferred_refunds": (*entry.deferred_refunds, deferred)})
 
 
 # ----------------------------------------------------------------------- results
@@ -125,6 +164,13 @@ class GatewayResult:
     # Refused by a rule without asking the gateway: says nothing about the
     # transaction, so it must not overwrite what the ledger knows about it.
     by_rule: bool = False
+    # A capture: whether it closed the authorization (None: not a capture).
+    capture_final: bool | None = None
+    # A refund: the capture it returned money from, and whether that was done by voiding
+    # the unsettled capture; when it was the authorization itself the order is reversed.
+    leg: str | None = None
+    by_void: bool = False
+    reversed_by_void: bool = False
 
     @classmethod
     def declined_by_rule(cls, reason: str) -> GatewayResult:
@@ -150,6 +196,10 @@ def record_result(
         "next_sequence": entry.next_sequence + 1,
         "processed": {**entry.processed, request.idempotency_key: event_id},
     }
+    if entry.deferred_refunds:
+        # Its one outcome is this one, whatever it is: it no longer waits.
+        changes["deferred_refunds"] = tuple(d for d in entry.deferred_refunds
+                                            if d.idempotency_key != request.idempotency_key)
     if result.result == "succeeded":
         changes.update(_success_changes(entry, request, result))
     elif result.by_rule:
@@ -181,22 +231,64 @@ def _success_changes(
             "refunded": None,
             "refund_transaction_ids": (),
             "payment_method_type": request.payment_method_type,
+            "captures": (),
+            "capture_closed": False,
+            "deferred_refunds": (),
         }
     if request.kind == "deposit":
-        return {"status": result.status or "submitted_for_settlement", "captured": amount}
+        assert amount is not None
+        return _capture_changes(entry, request, result, amount)
     if request.kind == "reverse":
-        return {"status": result.status or "voided"}
+        voided = entry.captures
+        if entry.transaction_id is not None:
+            voided = with_leg_status(voided, entry.transaction_id, "voided")
+        return {"status": result.status or "voided", "captures": voided}
     assert amount is not None
+    if result.reversed_by_void:
+        # The whole (single, unsettled) capture was voided: the order is reversed.
+        return {"status": "voided", "captures": with_leg_status(
+            entry.captures, result.leg or entry.transaction_id or "", "voided")}
     refunded = amount if entry.refunded is None else entry.refunded + amount
     refund_ids = entry.refund_transaction_ids
-    if result.transaction_id is not None:
+    if result.transaction_id is not None and not result.by_void:
         refund_ids = (*refund_ids, result.transaction_id)
+    captures = entry.captures
+    leg = leg_of(captures, result.leg) if result.leg is not None else (
+        captures[0] if len(captures) == 1 else None)
+    if leg is not None:
+        captures = with_leg(captures, leg.model_copy(update={
+            "refunded": amount if leg.refunded is None else leg.refunded + amount,
+            "status": "voided" if result.by_void else leg.status}))
     # A refund is its own transaction; the original keeps its (settled) status.
     return {
         "status": result.status or entry.status,
         "refunded": refunded,
         "refund_transaction_ids": refund_ids,
+        "captures": captures,
     }
+
+
+def _capture_changes(entry: PaymentLedgerEntry, request: PaymentRequest,
+                     result: GatewayResult, amount: Money) -> dict[str, object]:
+    child = result.transaction_id is not None and result.transaction_id != entry.transaction_id
+    leg_status: TransactionStatus = result.status or "submitted_for_settlement"
+    leg = CaptureLeg(transaction_id=(result.transaction_id if child else entry.transaction_id)
+                     or "", amount=amount, status=leg_status,
+                     idempotency_key=request.idempotency_key, partial=child,
+                     final=bool(result.capture_final))
+    captures = with_leg(entry.captures, leg)
+    captured = captured_total(captures, amount.currency)
+    authorized = entry.authorized or captured
+    closed = bool(result.capture_final) or captured >= authorized
+    changes: dict[str, object] = {
+        # A split capture's parent waits in settlement_pending while its children settle.
+        "status": "settlement_pending" if child else leg_status,
+        "captured": captured, "captures": captures, "capture_closed": closed,
+    }
+    if closed and captured < authorized:
+        # A final capture releases the rest: what stays authorized is what was captured.
+        changes["authorized"] = captured
+    return changes
 
 
 def outcome_event(
@@ -210,7 +302,9 @@ def outcome_event(
     """The outcome to publish for a result already folded into `entry_after`."""
     model: type[PaymentOutcome]
     if result.result == "succeeded":
-        model = SUCCESS_EVENT_FOR_KIND[request.kind]
+        # A full refund of an unsettled single capture was a void: the order is reversed.
+        model = PaymentReversed if result.reversed_by_void else SUCCESS_EVENT_FOR_KIND[
+            request.kind]
     elif result.result == "declined":
         model = PaymentDeclined
     else:
@@ -261,5 +355,7 @@ __all__ = [
     "outcome_event",
     "planned_amount",
     "record_result",
+    "with_deferred_refund",
+    "with_leg_status_of",
     "with_status",
 ]

@@ -9,7 +9,7 @@ redelivered request. Which kinds of request an order allows at all is the one ru
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from gateway.statuses import (
     IN_SETTLEMENT_STATUSES,
@@ -20,8 +20,19 @@ from gateway.statuses import (
 from schemas.money import Money
 from schemas.payment_request import PaymentMethodType, PaymentRequest
 from tables.order_state import APPROVABLE_STATES, OrderState, allows
-from tables.payment_ledger import PaymentLedgerEntry, planned_amount
+from tables.payment_ledger import GatewayResult, PaymentLedgerEntry
 from tables.roles import owner_refusal, role_refusal
+from tables.settlement import (
+    UNSETTLED_LEG_STATUSES,
+    CaptureLeg,
+    CaptureStep,
+    DeferRefund,
+    RefundLeg,
+    RefuseRefund,
+    VoidLeg,
+    decide_refund,
+    plan_capture,
+)
 
 
 @dataclass(frozen=True)
@@ -40,12 +51,20 @@ class Capture:
     transaction_id: str
     amount: Money
     idempotency_key: str
+    # submit_for_partial_settlement (a child transaction per shipment), else
+    # submit_for_settlement; final releases what stays authorized.
+    partial: bool = False
+    final: bool = True
+    order_id: str | None = None
 
 
 @dataclass(frozen=True)
 class Void:
     transaction_id: str
     idempotency_key: str
+    # Set when the void carries out a refund of an unsettled capture (tables.settlement).
+    refund_amount: Money | None = None
+    whole_authorization: bool = True
 
 
 @dataclass(frozen=True)
@@ -53,6 +72,14 @@ class Refund:
     transaction_id: str
     amount: Money
     idempotency_key: str
+
+
+@dataclass(frozen=True)
+class Defer:
+    """A partial refund of an unsettled capture: held on the ledger until it settles."""
+
+    transaction_id: str
+    amount: Money
 
 
 @dataclass(frozen=True)
@@ -66,7 +93,30 @@ class AlreadyProcessed:
 
 
 GatewayCall = Authorize | Capture | Void | Refund
-Plan = GatewayCall | Decline | AlreadyProcessed
+Plan = GatewayCall | Decline | AlreadyProcessed | Defer
+
+
+def annotate(result: GatewayResult, call: GatewayCall) -> GatewayResult:
+    """The gateway's result with what the plan meant by the call, for the ledger fold."""
+    if result.result != "succeeded":
+        return result
+    if isinstance(call, Capture):
+        return replace(result, capture_final=call.final)
+    if isinstance(call, Refund):
+        return replace(result, leg=call.transaction_id)
+    if isinstance(call, Void) and call.refund_amount is not None:
+        return replace(result, leg=call.transaction_id, by_void=True,
+                       reversed_by_void=call.whole_authorization, amount=call.refund_amount)
+    return result
+
+
+def capture_legs(entry: PaymentLedgerEntry) -> tuple[CaptureLeg, ...]:
+    """The entry's captures; an entry from before split captures has its one capture."""
+    if entry.captures or entry.captured is None or entry.transaction_id is None:
+        return entry.captures
+    return (CaptureLeg(transaction_id=entry.transaction_id, amount=entry.captured,
+                       status=entry.status or "submitted_for_settlement",
+                       idempotency_key="", final=True, refunded=entry.refunded),)
 
 
 def ledger_state(entry: PaymentLedgerEntry | None) -> OrderState:
@@ -169,30 +219,35 @@ def _no_authorization_reason(status: str | None, request: PaymentRequest) -> str
 
 def _plan_deposit(entry: PaymentLedgerEntry, transaction_id: str,
                   request: PaymentRequest) -> Plan:
-    if entry.status != "authorized":
+    legs = capture_legs(entry)
+    if entry.status != "authorized" and not entry.captures:
         return Decline("deposit requested but the order is already captured")
     authorized = entry.authorized
     if authorized is None:
         return Decline("deposit requested but the authorized amount is unknown")
-    amount = planned_amount(entry, request)
-    assert amount is not None
-    if amount > authorized:
-        return Decline(f"deposit of {amount} exceeds the authorized {authorized}")
-    return Capture(transaction_id, amount, request.idempotency_key)
+    step = plan_capture(authorized, legs, entry.capture_closed, request.amount,
+                        request.final_capture)
+    if not isinstance(step, CaptureStep):
+        return Decline(step)
+    return Capture(transaction_id, step.amount, request.idempotency_key, partial=step.partial,
+                   final=step.final, order_id=entry.order_id if step.partial else None)
 
 
 def _plan_refund(entry: PaymentLedgerEntry, transaction_id: str,
                  request: PaymentRequest) -> Plan:
-    if entry.status not in REFUNDABLE_STATUSES:
-        return Decline("refund requested before settlement")
-    remaining = entry.refundable
-    if remaining is None or remaining.is_zero:
-        return Decline("refund requested but the order is already fully refunded")
-    amount = planned_amount(entry, request)
-    assert amount is not None
-    if amount > remaining:
-        return Decline(f"refund of {amount} exceeds the refundable {remaining}")
-    return Refund(transaction_id, amount, request.idempotency_key)
+    others = tuple(d for d in entry.deferred_refunds
+                   if d.idempotency_key != request.idempotency_key)
+    decision = decide_refund(capture_legs(entry), request.amount, transaction_id, others)
+    if isinstance(decision, RefuseRefund):
+        return Decline(decision.reason)
+    if isinstance(decision, RefundLeg):
+        return Refund(decision.transaction_id, decision.amount, request.idempotency_key)
+    if isinstance(decision, VoidLeg):
+        return Void(decision.transaction_id, request.idempotency_key,
+                    refund_amount=decision.amount,
+                    whole_authorization=decision.whole_authorization)
+    assert isinstance(decision, DeferRefund)
+    return Defer(decision.transaction_id, decision.amount)
 
 
 def needs_status_refresh(entry: PaymentLedgerEntry | None, request: PaymentRequest) -> bool:
@@ -205,7 +260,8 @@ def needs_status_refresh(entry: PaymentLedgerEntry | None, request: PaymentReque
         entry is not None
         and request.kind in ("refund", "reverse")
         and request.idempotency_key not in entry.processed
-        and entry.status in IN_SETTLEMENT_STATUSES
+        and (entry.status in IN_SETTLEMENT_STATUSES
+             or any(leg.status in UNSETTLED_LEG_STATUSES for leg in entry.captures))
     )
 
 
@@ -214,10 +270,13 @@ __all__ = [
     "Authorize",
     "Capture",
     "Decline",
+    "Defer",
     "GatewayCall",
     "Plan",
     "Refund",
     "Void",
+    "annotate",
+    "capture_legs",
     "ledger_state",
     "needs_status_refresh",
     "plan_request",

@@ -13,22 +13,25 @@ from hypothesis import strategies as st
 from schemas.money import Money, MoneyError
 from schemas.orders import OrderCreated
 from schemas.outcomes import OutcomeEvent
-from schemas.payment_request import PAYMENT_KINDS, PaymentKind
+from schemas.payment_request import PAYMENT_KINDS, PaymentKind, PaymentRequest
 from tables.order_lifecycle import Order, apply_order_created, apply_outcome
 from tables.order_state import OrderState
 from tables.payment_ledger import (
     GatewayResult,
     PaymentLedgerEntry,
     conclude,
-    with_status,
+    with_deferred_refund,
+    with_leg_status_of,
 )
 from tables.payment_plan import (
     AlreadyProcessed,
     Authorize,
     Capture,
     Decline,
+    Defer,
     Refund,
     Void,
+    annotate,
     ledger_state,
     plan_request,
 )
@@ -37,20 +40,31 @@ from tables.payment_plan import (
 
 
 @dataclass
+class Txn:
+    status: str
+    amount: Decimal
+    refunded: Decimal = Decimal(0)
+
+
+@dataclass
 class FakeGateway:
-    """Just enough of Braintree's rules to catch a call it would refuse."""
+    """Just enough of Braintree's rules to catch a call it would refuse: the authorization,
+    split captures as child transactions, voids, and refunds of settled transactions."""
 
     status: str | None = None
     authorized: Decimal = Decimal(0)
-    settled: Decimal = Decimal(0)
-    refunded: Decimal = Decimal(0)
     counter: int = 0
+    txns: dict[str, Txn] | None = None
+    closed: bool = False
 
     def call(self, call: Authorize | Capture | Void | Refund) -> GatewayResult:
         self.counter += 1
         tx = f"tx{self.counter}"
+        txns = self.txns if self.txns is not None else {}
+        self.txns = txns
         if isinstance(call, Authorize):
-            assert self.status not in ("authorized", "submitted_for_settlement", "settled")
+            assert self.status not in ("authorized", "submitted_for_settlement", "settled",
+                                       "settlement_pending")
             cents = call.amount.amount
             if 2000 <= cents < 3000:
                 self.status = "processor_declined"
@@ -61,29 +75,52 @@ class FakeGateway:
             if cents == 3000:
                 self.status = "failed"
                 return GatewayResult(result="failed", status="failed", reason="3000 Failed")
-            self.status, self.authorized = "authorized", cents
+            self.status, self.authorized, self.closed = "authorized", cents, False
+            txns.clear()
+            txns[tx] = Txn("authorized", cents)
+            self.auth_id = tx
             return GatewayResult(result="succeeded", transaction_id=tx, status="authorized")
         if isinstance(call, Capture):
+            children = [t for k, t in txns.items() if k != call.transaction_id]
+            total = sum((t.amount for t in children), Decimal(0)) + call.amount.amount
+            assert total <= self.authorized, "91522"
+            if call.partial:
+                assert self.status in ("authorized", "settlement_pending"), "91507"
+                assert not self.closed, "91507"
+                self.status, self.closed = "settlement_pending", call.final
+                txns[tx] = Txn("submitted_for_settlement", call.amount.amount)
+                return GatewayResult(result="succeeded", transaction_id=tx,
+                                     status="submitted_for_settlement", amount=call.amount)
             assert self.status == "authorized", "91507"
-            assert call.amount.amount <= self.authorized, "91522"
-            self.status, self.settled = "submitted_for_settlement", call.amount.amount
+            self.status, self.closed = "submitted_for_settlement", True
+            txns[call.transaction_id] = Txn("submitted_for_settlement", call.amount.amount)
             return GatewayResult(result="succeeded", transaction_id=call.transaction_id,
                                  status="submitted_for_settlement", amount=call.amount)
         if isinstance(call, Void):
-            assert self.status in ("authorized", "submitted_for_settlement"), "91504"
-            self.status = "voided"
+            target = txns[call.transaction_id]
+            assert target.status in ("authorized", "submitted_for_settlement"), "91504"
+            target.status = "voided"
+            if call.transaction_id == getattr(self, "auth_id", None):
+                self.status = "voided"
             return GatewayResult(result="succeeded", transaction_id=call.transaction_id,
-                                 status="voided")
-        assert self.status in ("settled", "settling"), "91506"
-        assert self.refunded + call.amount.amount <= self.settled, "91521"
-        self.refunded += call.amount.amount
+                                 status="voided" if call.refund_amount is None
+                                 or call.whole_authorization else None)
+        target = txns[call.transaction_id]
+        assert target.status in ("settled", "settling"), "91506"
+        assert target.refunded + call.amount.amount <= target.amount, "91521"
+        target.refunded += call.amount.amount
         return GatewayResult(result="succeeded", transaction_id=tx, amount=call.amount)
 
-    def settle(self) -> bool:
+    def settle(self) -> list[str]:
+        """Settle every submitted transaction; the ids that settled."""
+        done = []
+        for key, txn in (self.txns or {}).items():
+            if txn.status == "submitted_for_settlement":
+                txn.status = "settled"
+                done.append(key)
         if self.status == "submitted_for_settlement":
             self.status = "settled"
-            return True
-        return False
+        return done
 
 
 amounts = st.one_of(
@@ -119,23 +156,47 @@ def run_executor(plan: list[tuple[str, Money | None]]) -> tuple[PaymentLedgerEnt
     last_request = None
     for i, (kind, amount) in enumerate(plan):
         if kind == "settle":
-            if gateway.settle() and entry is not None:
-                entry = with_status(entry, "settled")
+            for txn_id in gateway.settle():
+                if entry is not None:
+                    entry = with_leg_status_of(entry, txn_id, "settled")
+            # Deferred refunds run once their capture settled (replayed as their request).
+            for deferred in entry.deferred_refunds if entry is not None else ():
+                again = PaymentRequest.model_validate_json(deferred.request)
+                entry, events = execute(gateway, entry, again, i, events)
             continue
         if kind == "redeliver":
             if last_request is not None:
-                assert isinstance(plan_request(entry, last_request), AlreadyProcessed)
+                again = plan_request(entry, last_request)
+                # A waiting refund is planned to wait again: holding it twice is a no-op.
+                waiting = entry is not None and any(
+                    d.idempotency_key == last_request.idempotency_key
+                    for d in entry.deferred_refunds)
+                assert isinstance(again, Defer if waiting else AlreadyProcessed)
+                if waiting:
+                    assert entry is not None and isinstance(again, Defer)
+                    assert with_deferred_refund(entry, last_request, again.amount,
+                                                again.transaction_id, T0) == entry
             continue
         req = request(kind, amount, key=f"k{i}")  # type: ignore[arg-type]
-        decision = plan_request(entry, req)
-        assert not isinstance(decision, AlreadyProcessed)
-        result = (GatewayResult.declined_by_rule(decision.reason) if isinstance(decision, Decline)
-                  else gateway.call(decision))
-        entry, outcome = conclude(entry, req, result, occurred_at=T0 + timedelta(minutes=i))
-        events.append(outcome)
+        entry, events = execute(gateway, entry, req, i, events)
         last_request = req
-        check_ledger(entry)
     return entry, events
+
+
+def execute(gateway: FakeGateway, entry: PaymentLedgerEntry | None, req: PaymentRequest,
+            i: int, events: list[OutcomeEvent]
+            ) -> tuple[PaymentLedgerEntry | None, list[OutcomeEvent]]:
+    decision = plan_request(entry, req)
+    assert not isinstance(decision, AlreadyProcessed)
+    if isinstance(decision, Defer):
+        assert entry is not None
+        return with_deferred_refund(entry, req, decision.amount, decision.transaction_id,
+                                    T0), events
+    result = (GatewayResult.declined_by_rule(decision.reason) if isinstance(decision, Decline)
+              else annotate(gateway.call(decision), decision))
+    entry, outcome = conclude(entry, req, result, occurred_at=T0 + timedelta(minutes=i))
+    check_ledger(entry)
+    return entry, [*events, outcome]
 
 
 def check_ledger(entry: PaymentLedgerEntry) -> None:
@@ -186,7 +247,7 @@ def test_order_agrees_with_the_ledger_without_anomalies(
         "failed": OrderState.FAILED,
         None: OrderState.CREATED,
     }.get(entry.status)
-    if entry.status in ("submitted_for_settlement", "settled"):
+    if entry.status in ("submitted_for_settlement", "settled", "settlement_pending"):
         if entry.refunded is None:
             expected = OrderState.PAID
         elif entry.refunded == entry.captured:
