@@ -37,6 +37,7 @@ START_TIMEOUT_S: Final = 300.0
 TIMEOUT_HOLD_S: Final = 12.0
 VIEW_READERS: Final = 16
 SHOPPER_RATE_LIMIT: Final = "10000/second"
+RESTART_WAIT_S: Final = 60.0
 
 
 @dataclass
@@ -77,13 +78,27 @@ class RunningPlatform:
         data: dict[str, Any] = json.loads(self.state_file.read_text())
         return data
 
-    def sigkill(self, target: str, at: float, action: str) -> None:
+    def _live_pid(self, target: str, wait_s: float) -> int | None:
+        """The component's pid once it runs a process this run has not killed yet: a
+        second kill soon after the first waits for the restart instead of hitting a
+        corpse."""
+        killed = {e.pid for e in self.events if e.target == target}
+        deadline = time.monotonic() + wait_s
+        while True:
+            pid = self.state().get("pids", {}).get(target)
+            if pid and pid not in killed and _alive(int(pid)):
+                return int(pid)
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.5)
+
+    def sigkill(self, target: str, began: float, action: str) -> None:
         """SIGKILL the component's process group: the crash case, no clean shutdown."""
-        pid = self.state().get("pids", {}).get(target)
+        pid = self._live_pid(target, RESTART_WAIT_S)
         if pid:
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(int(pid), signal.SIGKILL)
-        self.events.append(ChaosEvent(round(at, 3), action, target, pid))
+                os.killpg(pid, signal.SIGKILL)
+        self.events.append(ChaosEvent(round(time.monotonic() - began, 3), action, target, pid))
 
     def stop(self) -> None:
         pids = list(self.state().get("pids", {}).values()) if self.state_file.exists() else []
@@ -97,6 +112,16 @@ class RunningPlatform:
         for pid in pids:  # whatever an interrupted stop left behind
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(int(pid), signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def start_platform(options: ChaosOptions, where: Path) -> RunningPlatform:
@@ -151,7 +176,7 @@ async def _inject(platform: RunningPlatform, plan: list[tuple[float, str, str]],
                   began: float) -> None:
     for at, action, target in plan:
         await asyncio.sleep(max(0.0, began + at - time.monotonic()))
-        await asyncio.to_thread(platform.sigkill, target, time.monotonic() - began, action)
+        await asyncio.to_thread(platform.sigkill, target, began, action)
 
 
 async def _read_views(traffic: Traffic, order_ids: list[str],
