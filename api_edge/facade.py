@@ -106,17 +106,19 @@ async def _deps(request: Request) -> FacadeDeps:
     return deps
 
 
+# One order the merchant registered at 25.00 (`POST /v1/orders` issues the id).
+EXAMPLE_ORDER_ID: Final = "ord_Xb3kQ9vT2mLpR7wZ1cYhN5dF"
 CHECKOUT_EXAMPLES: Final[dict[str, Any]] = {
     "saved_method": {
         "summary": "Pay with a method saved in your wallet",
-        "value": {"order_id": "ord_Xb3kQ9vT2mLpR7wZ1cYhN5dF",
+        "value": {"order_id": EXAMPLE_ORDER_ID,
                   "amount": {"amount": "25.00", "currency": "USD"},
                   "payment_method_token": "pm_abc123"},
     },
     "nonce": {
         "summary": "Guest-style: pay with a one-time nonce",
-        "value": {"order_id": "ord_Xb3kQ9vT2mLpR7wZ1cYhN5dF",
-                  "amount": {"amount": "10.00", "currency": "USD"},
+        "value": {"order_id": EXAMPLE_ORDER_ID,
+                  "amount": {"amount": "25.00", "currency": "USD"},
                   "payment_method_nonce": "fake-valid-nonce",
                   "payment_method_type": "credit_card"},
     },

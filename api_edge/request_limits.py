@@ -23,10 +23,6 @@ from api_edge.errors import RateLimitedError
 from api_edge.problems import ProblemException, problem_response, problem_type
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
 def _too_large(limit: int) -> ProblemException:
     return ProblemException(413, "Request body too large",
                             f"Request bodies are limited to {limit} bytes.",
@@ -34,8 +30,9 @@ def _too_large(limit: int) -> ProblemException:
 
 
 class BodyLimitMiddleware:
-    """413 for a declared Content-Length over the limit, and for a streamed body that
-    grows past it (the rest is never read)."""
+    """413 for a declared Content-Length over the limit; a body without one (chunked) is
+    read here up to the limit first, and refused once it grows past it (the rest is never
+    read). The server holds a declared length to its word."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -46,33 +43,27 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await self._refuse(scope, receive, send)
+        if declared is not None:
+            if not declared.isdigit() or int(declared) > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+            await self.app(scope, receive, send)
             return
-        seen = 0
-        started = False
-
-        async def counting_receive() -> Message:
-            nonlocal seen
+        body = bytearray()
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise BodyTooLarge
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except BodyTooLarge:
-            if started:
-                raise
-            await self._refuse(scope, receive, send)
+            if message["type"] != "http.request":
+                # The client went away; let the app see it as it would have.
+                await self.app(scope, _replay([message]), send)
+                return
+            body += message.get("body", b"")
+            if len(body) > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+        await self.app(scope, _replay([{"type": "http.request", "body": bytes(body),
+                                        "more_body": False}], receive), send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = problem_response(Request(scope), _too_large(self.max_bytes))
@@ -80,10 +71,24 @@ class BodyLimitMiddleware:
         await response(scope, receive, send)
 
 
+def _replay(messages: list[Message], then: Receive | None = None) -> Receive:
+    """A receive that hands out `messages`, then defers to `then` (disconnects)."""
+    pending = list(messages)
+
+    async def receive() -> Message:
+        if pending:
+            return pending.pop(0)
+        if then is None:
+            return {"type": "http.disconnect"}
+        return await then()
+
+    return receive
+
+
 class RateLimits:
     """Moving-window limits per token subject and per OAuth client (azp / client_id)."""
 
-    def __init__(self, per_subject: str = "20/second", per_client: str = "500/second") -> None:
+    def __init__(self, per_subject: str = "50/second", per_client: str = "500/second") -> None:
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
         self.per_subject: RateLimitItem = parse(per_subject)
         self.per_client: RateLimitItem = parse(per_client)

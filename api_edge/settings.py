@@ -85,7 +85,7 @@ class EdgeSettings(BaseSettings):
     # before anything reads them (a payment or wallet request is a few hundred bytes);
     # rates are `limits` strings ("20/second", "600/minute").
     max_body_bytes: int = Field(default=64 * 1024, gt=0)
-    rate_limit_per_subject: str = "20/second"
+    rate_limit_per_subject: str = "50/second"
     rate_limit_per_client: str = "500/second"
 
     auth: AuthSettings = Field(default_factory=AuthSettings)

@@ -1,8 +1,12 @@
 """`paystream demo`: a scripted retail checkout through the HTTP edge, with real tokens.
 
-Adds a card, a PayPal account, Apple Pay and Google Pay to a shopper's wallet, then runs
-five orders concurrently (approve, partial and full deposits, partial and full refunds, a
-reverse, and one processor decline), showing their lifecycle live. It ends with every
+Two callers, as in a shop: the merchant's back office (client credentials, scope
+`merchant:payments`) registers each order with its price and later captures and refunds
+it; the shopper (password grant) adds a card, a PayPal account, Apple Pay and Google Pay
+to the wallet, checks the orders out at their registered prices and cancels one before
+capture. Five orders run concurrently (approve, partial and full deposits, partial and
+full refunds, a shopper's reverse, and one processor decline), showing their lifecycle
+live. It ends with every
 order's final state and amounts checked against the Braintree simulator's ledger, and
 exits non-zero if any order ends elsewhere or disagrees with the ledger.
 """
@@ -19,9 +23,12 @@ from urllib.parse import urlsplit
 
 import braintree
 import httpx
+import jwt
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+
+from devstack.dev_realm import MERCHANT_CLIENT_ID, MERCHANT_CLIENT_SECRET
 
 CAPTURED = {"submitted_for_settlement", "settling", "settled", "settlement_pending",
             "settlement_confirmed"}
@@ -33,10 +40,11 @@ class DemoError(RuntimeError):
 
 @dataclass
 class DemoOrder:
-    order_id: str
     label: str
     method: str
     expected: str
+    price: str
+    order_id: str = "—"
     state: str = "—"
     steps: list[str] = field(default_factory=list)
     view: dict[str, Any] = field(default_factory=dict)
@@ -61,6 +69,8 @@ class Demo:
         self.orders: list[DemoOrder] = []
         self.http = httpx.AsyncClient(timeout=15)
         self.headers: dict[str, str] = {}
+        self.merchant: dict[str, str] = {}
+        self.customer_id = ""
 
     async def token(self) -> str:
         resp = await self.http.post(self.token_endpoint, data={
@@ -70,9 +80,24 @@ class Demo:
             raise DemoError(f"could not get a shopper token: {resp.status_code} {resp.text}")
         return str(resp.json()["access_token"])
 
+    async def merchant_token(self) -> str:
+        resp = await self.http.post(self.token_endpoint, data={"grant_type": "client_credentials"},
+                                    auth=(MERCHANT_CLIENT_ID, MERCHANT_CLIENT_SECRET))
+        if resp.status_code != 200:
+            raise DemoError(f"could not get a merchant token: {resp.status_code} {resp.text}")
+        return str(resp.json()["access_token"])
+
+    async def register(self, order: DemoOrder) -> None:
+        """The merchant's back office registers the order; paystream issues its id."""
+        registered = await self.call("POST", "/v1/orders", {
+            "customer_id": self.customer_id, "amount": {"amount": order.price, "currency": "USD"},
+            "merchant_reference": f"demo-{self.run_id}-{order.label[:40]}"},
+            expect=201, as_merchant=True)
+        order.order_id = registered["order_id"]
+
     async def call(self, method: str, path: str, body: dict[str, Any] | None = None,
-                   expect: int = 202) -> dict[str, Any]:
-        headers = dict(self.headers)
+                   expect: int = 202, *, as_merchant: bool = False) -> dict[str, Any]:
+        headers = dict(self.merchant if as_merchant else self.headers)
         if method != "GET":
             headers["Idempotency-Key"] = uuid.uuid4().hex
         headers["X-Correlation-ID"] = f"demo-{self.run_id}-{uuid.uuid4().hex[:8]}"
@@ -106,7 +131,9 @@ class Demo:
                 order.state = order.view["state"]
                 if order.state in states:
                     return order.view
-            await asyncio.sleep(0.1)
+            if resp.status_code == 429:  # polling too fast for the shopper's rate limit
+                await asyncio.sleep(float(resp.headers.get("retry-after", "1")))
+            await asyncio.sleep(0.2)
         raise DemoError(f"{order.order_id} stuck in {order.state}, wanted {sorted(states)}")
 
     def settle(self, order_id: str) -> None:
@@ -129,8 +156,10 @@ class Demo:
 
     async def step(self, order: DemoOrder, label: str, method: str, path: str,
                    body: dict[str, Any] | None, states: set[str]) -> None:
-        order.steps.append(label)
-        await self.call(method, path, body)
+        # Capture and refund are the merchant's; checkout and an early cancel the shopper's.
+        as_merchant = path.endswith(("/deposits", "/refunds"))
+        order.steps.append(f"{'merchant' if as_merchant else 'shopper'}: {label}")
+        await self.call(method, path, body, as_merchant=as_merchant)
         await self.wait_state(order, states)
 
     async def script(self, order: DemoOrder, tokens: dict[str, str]) -> None:
@@ -174,7 +203,7 @@ class Demo:
 
     def live_table(self) -> Table:
         table = Table(title=f"paystream demo {self.run_id}")
-        for col in ("order", "scenario", "steps", "state"):
+        for col in ("order (issued by paystream)", "scenario", "steps", "state"):
             table.add_column(col)
         for o in self.orders:
             table.add_row(o.order_id, o.label, " → ".join(o.steps), o.state)
@@ -215,17 +244,27 @@ class Demo:
 
     async def run(self, console: Console) -> int:
         try:
-            self.headers = {"Authorization": f"Bearer {await self.token()}"}
-            console.print(f"shopper token obtained from {self.token_endpoint}")
+            shopper_token = await self.token()
+            self.headers = {"Authorization": f"Bearer {shopper_token}"}
+            # Whose orders the merchant registers: the shopper's id is the token's subject
+            # (read, not trusted: the edge verifies the token itself).
+            self.customer_id = str(jwt.decode(shopper_token,
+                                              options={"verify_signature": False})["sub"])
+            self.merchant = {"Authorization": f"Bearer {await self.merchant_token()}"}
+            console.print(f"shopper and merchant tokens obtained from {self.token_endpoint}")
             tokens = await self.add_methods()
             console.print(f"wallet: {', '.join(tokens)} vaulted")
-            scenarios = [("card: partial then full refund", "credit_card", "REFUNDED"),
-                         ("PayPal: partial capture, full refund", "paypal", "REFUNDED"),
-                         ("Apple Pay: reverse the approval", "apple_pay", "REVERSED"),
-                         ("Google Pay: deposit", "google_pay", "PAID"),
-                         ("card: processor decline", "credit_card", "DECLINED")]
-            self.orders = [DemoOrder(f"demo-{self.run_id}-{i}", label, method, expected)
-                           for i, (label, method, expected) in enumerate(scenarios, 1)]
+            scenarios = [("card: partial then full refund", "credit_card", "REFUNDED", "120.00"),
+                         ("PayPal: partial capture, full refund", "paypal", "REFUNDED",
+                          "80.00"),
+                         ("Apple Pay: reverse the approval", "apple_pay", "REVERSED", "45.00"),
+                         ("Google Pay: deposit", "google_pay", "PAID", "60.00"),
+                         ("card: processor decline", "credit_card", "DECLINED", "2001.00")]
+            self.orders = [DemoOrder(label, method, expected, price)
+                           for label, method, expected, price in scenarios]
+            for order in self.orders:
+                await self.register(order)
+            console.print(f"merchant registered {len(self.orders)} orders")
             with Live(self.live_table(), console=console, refresh_per_second=8) as live:
                 tasks = [asyncio.create_task(self.script(o, tokens)) for o in self.orders]
                 while not all(t.done() for t in tasks):

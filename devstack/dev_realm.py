@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import urllib.request
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -154,3 +155,23 @@ def _thumbprint_kid(private: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> 
 
 def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def client_credentials_token(issuer: str, client_id: str = ORCHESTRATOR_CLIENT_ID,
+                             secret: str = ORCHESTRATOR_CLIENT_SECRET,
+                             timeout: float = 10.0) -> str:
+    """A client-credentials token from a running issuer (the dev issuer or Keycloak), for
+    development tools that read the worker views as the orchestrator does."""
+    request = urllib.request.Request(
+        f"{issuer.rstrip('/')}/protocol/openid-connect/token",
+        data=b"grant_type=client_credentials",
+        headers={"Authorization": "Basic " + base64.b64encode(
+            f"{client_id}:{secret}".encode()).decode(),
+                 "Content-Type": "application/x-www-form-urlencoded"})
+    with urllib.request.urlopen(request, timeout=timeout) as resp:
+        return str(json.loads(resp.read())["access_token"])
+
+
+def service_headers(issuer: str) -> dict[str, str]:
+    """Authorization headers for the worker views, with the dev orchestrator client."""
+    return {"Authorization": f"Bearer {client_credentials_token(issuer)}"}

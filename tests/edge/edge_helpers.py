@@ -15,12 +15,14 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer
+from fastapi import FastAPI
 
 from api_edge.cli import build_servers
 from api_edge.orchestrator import OrchestratorDeps
 from api_edge.settings import EdgeSettings
 from devstack.bench.fake_views import FakeWorkerViews
 from devstack.dev_issuer import DevIssuer
+from devstack.dev_realm import MERCHANT_CLIENT_ID
 from devstack.ports import free_port
 from devstack.sqs import sqs_client
 from schemas.money import Money
@@ -112,12 +114,32 @@ class Edge:
     queue: QueueReader
     kafka_bootstrap: str
     b_deps: OrchestratorDeps
+    public_app: FastAPI
 
     def shopper(self, username: str = "shopper1") -> dict[str, str]:
         return bearer(self.issuer.mint_for_user(username))
 
     def service(self) -> dict[str, str]:
         return bearer(self.issuer.mint_for_service())
+
+    def merchant(self) -> dict[str, str]:
+        return bearer(self.issuer.mint_for_service(MERCHANT_CLIENT_ID))
+
+    async def register(self, customer: str = "cust-shopper1", amount: str = "25.00", *,
+                       recorded: bool = True) -> str:
+        """The merchant registers an order; `recorded`: the order agent has applied its
+        order-created (the fake order table shows it)."""
+        resp = await self.public.post(
+            "/v1/orders", json={"customer_id": customer, "amount": usd(amount)},
+            headers={**self.merchant(), "Idempotency-Key": new_key()})
+        assert resp.status_code == 201, resp.text
+        order_id = str(resp.json()["order_id"])
+        if recorded:
+            self.fake.put_order(apply_order_created(None, OrderCreated(
+                order_id=order_id, customer_id=customer, amount=Money.of(amount, "USD"),
+                merchant_id=MERCHANT_CLIENT_ID, correlation_id="test",
+                occurred_at=datetime.now(UTC))))
+        return order_id
 
 
 async def order_created_events(bootstrap: str, order_id: str,

@@ -1,8 +1,10 @@
-"""The public API end to end through A and B: SQS messages, order-created, idempotency,
-problems, ownership, and an approve -> deposit -> refund ending in the order table."""
+"""The public API end to end through A and B: merchant registration and order-created,
+SQS messages, idempotency, problems, and an approve -> deposit -> refund (shopper, then
+merchant) ending in the order table. Refusals of who may do what: tests/security."""
 
 from __future__ import annotations
 
+import httpx
 from edge_auth.broken_tokens import mint_alg_none, mint_hs256_with_public_key, mint_with_foreign_key
 from edge_helpers import (
     PROBLEM_JSON,
@@ -17,6 +19,7 @@ from edge_helpers import (
 
 from api_edge.idempotency import downstream_key
 from api_edge.upstream import AiohttpUpstream
+from devstack.dev_realm import MERCHANT_CLIENT_ID
 from schemas.money import Money
 
 
@@ -30,9 +33,29 @@ def _checkout(order_id: str, token: str | None = None, amount: str = "25.00") ->
     return body
 
 
-async def test_checkout_enqueues_and_publishes_order_created(edge: Edge) -> None:
+async def test_merchant_registers_and_shopper_checks_out_at_the_price(edge: Edge) -> None:
     method = edge.fake.put_method("cust-shopper1")
-    order_id, key = new_order_id(), new_key()
+    key = new_key()
+    registered = await edge.public.post(
+        "/v1/orders", json={"customer_id": "cust-shopper1", "amount": usd("25.00"),
+                            "merchant_reference": "PO-4711"},
+        headers={**edge.merchant(), "Idempotency-Key": key, "X-Correlation-ID": "cid-reg-1"})
+    assert registered.status_code == 201, registered.text
+    order_id = registered.json()["order_id"]
+    assert order_id.startswith("ord_") and len(order_id) <= 36
+    assert registered.json()["merchant_reference"] == "PO-4711"
+    # The id is the server's and stable per (merchant, key): a retry names the same order.
+    again = await edge.public.post(
+        "/v1/orders", json={"customer_id": "cust-shopper1", "amount": usd("25.00"),
+                            "merchant_reference": "PO-4711"},
+        headers={**edge.merchant(), "Idempotency-Key": key})
+    assert again.json()["order_id"] == order_id
+    [created] = await order_created_events(edge.kafka_bootstrap, order_id)
+    assert created.customer_id == "cust-shopper1" and created.merchant_id == MERCHANT_CLIENT_ID
+    assert created.amount == Money.of("25.00", "USD")
+    assert created.correlation_id == "cid-reg-1"
+
+    # Checkout before the order table shows the order: B remembers what it registered.
     resp = await edge.public.post(
         "/v1/checkouts", json=_checkout(order_id, method["token"]),
         headers={**edge.shopper(), "Idempotency-Key": key, "X-Correlation-ID": "cid-checkout-1"})
@@ -50,19 +73,17 @@ async def test_checkout_enqueues_and_publishes_order_created(edge: Edge) -> None
     assert message.attributes["correlation_id"] == "cid-checkout-1"
     assert message.attributes["kind"] == "approve"
     assert request.payment_id == body["payment_id"]
-    assert request.customer_id == "cust-shopper1"  # the token's subject
+    assert request.customer_id == "cust-shopper1"  # the token's subject, the order's owner
+    assert request.requested_by == "customer" and request.request_fingerprint
     assert request.payment_method_token == method["token"]
     assert request.payment_method_type == "credit_card"  # from the wallet
     assert request.amount == Money.of("25.00", "USD")
-
-    [created] = await order_created_events(edge.kafka_bootstrap, order_id)
-    assert created.customer_id == "cust-shopper1"
-    assert created.amount == Money.of("25.00", "USD")
-    assert created.correlation_id == "cid-checkout-1"
+    # Checkout publishes nothing to Kafka: registration did.
+    assert len(await order_created_events(edge.kafka_bootstrap, order_id, timeout=2)) == 1
 
 
 async def test_nonce_checkout_for_guest_style_payment(edge: Edge) -> None:
-    order_id = new_order_id()
+    order_id = await edge.register()
     resp = await edge.public.post("/v1/checkouts", json=_checkout(order_id),
                                   headers={**edge.shopper(), "Idempotency-Key": new_key()})
     assert resp.status_code == 202, resp.text
@@ -72,7 +93,7 @@ async def test_nonce_checkout_for_guest_style_payment(edge: Edge) -> None:
 
 
 async def test_idempotent_replay_and_key_reuse(edge: Edge) -> None:
-    order_id, key = new_order_id(), new_key()
+    order_id, key = await edge.register(), new_key()
     headers = {**edge.shopper(), "Idempotency-Key": key}
     first = await edge.public.post("/v1/checkouts", json=_checkout(order_id), headers=headers)
     again = await edge.public.post("/v1/checkouts", json=_checkout(order_id), headers=headers)
@@ -88,8 +109,9 @@ async def test_idempotent_replay_and_key_reuse(edge: Edge) -> None:
     assert other.json()["type"] == "urn:paystream:problem:idempotency-key-reused"
 
     # Scoped per shopper: another shopper's identical key is an unrelated request.
+    theirs_id = await edge.register("cust-shopper2")
     theirs = await edge.public.post(
-        "/v1/checkouts", json=_checkout(new_order_id()),
+        "/v1/checkouts", json=_checkout(theirs_id),
         headers={**edge.shopper("shopper2"), "Idempotency-Key": key})
     assert theirs.status_code == 202
     assert theirs.json()["payment_id"] != first.json()["payment_id"]
@@ -139,7 +161,7 @@ async def test_unknown_or_foreign_payment_method_is_refused(edge: Edge) -> None:
     theirs = edge.fake.put_method("cust-shopper2")
     for token in ("tok_unknown", theirs["token"]):
         resp = await edge.public.post(
-            "/v1/checkouts", json=_checkout(new_order_id(), token),
+            "/v1/checkouts", json=_checkout(await edge.register(), token),
             headers={**edge.shopper(), "Idempotency-Key": new_key()})
         assert resp.status_code == 422, resp.text
         assert resp.json()["errors"][0]["field"] == "payment_method_token"
@@ -147,14 +169,14 @@ async def test_unknown_or_foreign_payment_method_is_refused(edge: Edge) -> None:
 
 
 async def test_refund_of_an_unpaid_order_is_a_clear_409(edge: Edge) -> None:
-    order_id = new_order_id()
+    order_id = await edge.register()
     accepted = await edge.public.post("/v1/checkouts", json=_checkout(order_id),
                                       headers={**edge.shopper(), "Idempotency-Key": new_key()})
     [message] = await edge.queue.for_order(order_id)
-    complete_in_order_table(edge.fake, message.request, Money.of("25.00", "USD"))
+    complete_in_order_table(edge.fake, message.request)
     assert accepted.status_code == 202
     resp = await edge.public.post(f"/v1/orders/{order_id}/refunds", json={},
-                                  headers={**edge.shopper(), "Idempotency-Key": new_key()})
+                                  headers={**edge.merchant(), "Idempotency-Key": new_key()})
     assert resp.status_code == 409
     problem = resp.json()
     assert problem["type"] == "urn:paystream:problem:order-state-conflict"
@@ -162,73 +184,44 @@ async def test_refund_of_an_unpaid_order_is_a_clear_409(edge: Edge) -> None:
     assert problem["instance"] == f"/v1/orders/{order_id}/refunds"
 
 
-async def test_foreign_and_missing_orders_look_the_same(edge: Edge) -> None:
-    order_id = new_order_id()
-    resp = await edge.public.post("/v1/checkouts", json=_checkout(order_id),
-                                  headers={**edge.shopper(), "Idempotency-Key": new_key()})
-    assert resp.status_code == 202
-    [message] = await edge.queue.for_order(order_id)
-    complete_in_order_table(edge.fake, message.request, Money.of("25.00", "USD"))
-
-    intruder = edge.shopper("shopper2")
-    answers = []
-    for target in (order_id, new_order_id()):
-        got = await edge.public.get(f"/v1/orders/{target}", headers=intruder)
-        dep = await edge.public.post(f"/v1/orders/{target}/deposits", json={},
-                                     headers={**intruder, "Idempotency-Key": new_key()})
-        assert got.status_code == dep.status_code == 403
-        answers.append((got.json()["detail"], got.json()["type"], dep.json()["detail"]))
-    assert answers[0] == answers[1]
-    # Taking over someone's order id at checkout is refused too.
-    hijack = await edge.public.post("/v1/checkouts", json=_checkout(order_id),
-                                    headers={**intruder, "Idempotency-Key": new_key()})
-    assert hijack.status_code == 403
-
-
-async def test_status_right_after_checkout_says_not_recorded_yet(edge: Edge) -> None:
-    order_id = new_order_id()
-    await edge.public.post("/v1/checkouts", json=_checkout(order_id),
-                           headers={**edge.shopper(), "Idempotency-Key": new_key()})
-    resp = await edge.public.get(f"/v1/orders/{order_id}", headers=edge.shopper())
-    assert resp.status_code == 404
-    assert resp.headers["retry-after"] == "1"
-    other = await edge.public.get(f"/v1/orders/{order_id}", headers=edge.shopper("shopper2"))
-    assert other.status_code == 403
-
-
 async def test_approve_deposit_refund_through_the_edge(edge: Edge) -> None:
-    shopper = edge.shopper()
+    shopper, merchant = edge.shopper(), edge.merchant()
     method = edge.fake.put_method("cust-shopper1", token=f"tok_{new_key()[:10]}")
-    order_id = new_order_id()
-    total = Money.of("40.00", "USD")
+    order_id = await edge.register(amount="40.00")
 
     steps = [
-        ("/v1/checkouts", _checkout(order_id, method["token"], "40.00"), "AUTHORIZED"),
-        (f"/v1/orders/{order_id}/deposits", {}, "PAID"),
-        (f"/v1/orders/{order_id}/refunds", {"amount": usd("15.00")}, "PARTIALLY_REFUNDED"),
-        (f"/v1/orders/{order_id}/refunds", None, "REFUNDED"),
+        ("/v1/checkouts", _checkout(order_id, method["token"], "40.00"), shopper, "AUTHORIZED"),
+        (f"/v1/orders/{order_id}/deposits", {}, merchant, "PAID"),
+        (f"/v1/orders/{order_id}/refunds", {"amount": usd("15.00")}, merchant,
+         "PARTIALLY_REFUNDED"),
+        (f"/v1/orders/{order_id}/refunds", None, merchant, "REFUNDED"),
     ]
-    for count, (path, body, state) in enumerate(steps, start=1):
+    for count, (path, body, who, state) in enumerate(steps, start=1):
         resp = await edge.public.post(path, json=body,
-                                      headers={**shopper, "Idempotency-Key": new_key()})
+                                      headers={**who, "Idempotency-Key": new_key()})
         assert resp.status_code == 202, (path, resp.text)
         messages = await edge.queue.for_order(order_id, count)
-        complete_in_order_table(edge.fake, messages[-1].request, total)
-        status = await edge.public.get(resp.json()["status_url"], headers=shopper)
-        assert status.status_code == 200, status.text
-        assert status.json()["state"] == state
+        complete_in_order_table(edge.fake, messages[-1].request)
+        for reader in (shopper, merchant):
+            status = await edge.public.get(resp.json()["status_url"], headers=reader)
+            assert status.status_code == 200, status.text
+            assert status.json()["state"] == state
 
-    kinds = [m.request.kind for m in edge.queue.stash[order_id]]
-    assert kinds == ["approve", "deposit", "refund", "refund"]
-    assert edge.queue.stash[order_id][2].request.amount == Money.of("15.00", "USD")
+    requests = [m.request for m in edge.queue.stash[order_id]]
+    assert [r.kind for r in requests] == ["approve", "deposit", "refund", "refund"]
+    assert [r.requested_by for r in requests] == ["customer", "merchant", "merchant", "merchant"]
+    # The merchant acts on the shopper's order: the request names the order's owner.
+    assert {r.customer_id for r in requests} == {"cust-shopper1"}
+    assert requests[2].amount == Money.of("15.00", "USD")
     view = status.json()
     assert view["captured_amount"] == {"amount": "40.00", "currency": "USD"}
     assert view["refunded_amount"] == {"amount": "40.00", "currency": "USD"}
+    assert "request_keys" not in view
     assert [h["to_state"] for h in view["history"]] == [
         "AUTHORIZED", "PAID", "PARTIALLY_REFUNDED", "REFUNDED"]
     # Nothing is left to do with a fully refunded order.
     late = await edge.public.post(f"/v1/orders/{order_id}/reversals",
-                                  headers={**shopper, "Idempotency-Key": new_key()})
+                                  headers={**merchant, "Idempotency-Key": new_key()})
     assert late.status_code == 409
     assert "already fully refunded" in late.json()["detail"]
 
@@ -275,7 +268,8 @@ async def test_wallet_methods_crud(edge: Edge) -> None:
 
 
 async def test_b_only_trusts_the_service_credential(edge: Edge) -> None:
-    body = {"kind": "approve", "order_id": new_order_id(), "amount": usd("5.00"),
+    order_id = await edge.register("cust-shopper2", "5.00")
+    body = {"kind": "approve", "order_id": order_id, "amount": usd("5.00"),
             "payment_method_nonce": "fake-valid-nonce", "payment_method_type": "credit_card"}
     base = {"X-Shopper-Subject": "cust-shopper2", "Idempotency-Key": new_key()}
     # A shopper calling B directly, claiming to be someone else: refused.
@@ -293,12 +287,13 @@ async def test_b_only_trusts_the_service_credential(edge: Edge) -> None:
 
 
 async def test_dependency_outage_is_a_retryable_503_without_internals(edge: Edge) -> None:
+    order_id = await edge.register()
     upstream = edge.b_deps.views._upstream
     assert isinstance(upstream, AiohttpUpstream)
     real = upstream.base_url
     upstream.base_url = "http://127.0.0.1:9"  # nothing listens on the discard port
     try:
-        resp = await edge.public.post("/v1/checkouts", json=_checkout(new_order_id()),
+        resp = await edge.public.post("/v1/checkouts", json=_checkout(order_id),
                                       headers={**edge.shopper(), "Idempotency-Key": new_key()})
     finally:
         upstream.base_url = real
@@ -310,7 +305,7 @@ async def test_dependency_outage_is_a_retryable_503_without_internals(edge: Edge
 
 async def test_compact_auth_matrix_on_the_public_routes(edge: Edge) -> None:
     issuer = edge.issuer
-    body = _checkout(new_order_id())
+    body = _checkout(await edge.register())
     cases = {
         "none": ({}, 401),
         "alg none": (bearer(mint_alg_none(issuer)), 401),
@@ -322,6 +317,7 @@ async def test_compact_auth_matrix_on_the_public_routes(edge: Edge) -> None:
         "wrong issuer": (bearer(issuer.mint(issuer="http://evil.test/realms/paystream")), 401),
         "wrong audience": (bearer(issuer.mint(audience="other-api")), 401),
         "service token": (edge.service(), 401),
+        "merchant token": (edge.merchant(), 403),
         "missing scope": (bearer(issuer.mint(scopes="payments:read")), 403),
         "es256 ok": (bearer(issuer.mint(alg="ES256")), 202),
     }
@@ -332,7 +328,7 @@ async def test_compact_auth_matrix_on_the_public_routes(edge: Edge) -> None:
         if status in (401, 403):
             assert resp.headers["content-type"] == PROBLEM_JSON, name
             assert "www-authenticate" in resp.headers, name
-        body = _checkout(new_order_id())
+        body = _checkout(await edge.register())
     read_only = bearer(issuer.mint(scopes="payments:read"))
     wallet = await edge.public.get("/v1/wallet/methods", headers=read_only)
     assert wallet.status_code == 403
@@ -343,11 +339,18 @@ async def test_ops_endpoints(edge: Edge) -> None:
     assert (await edge.public.get("/healthz")).json() == {"status": "ok"}
     ready = await edge.public.get("/readyz")
     assert ready.status_code == 200, ready.text
-    assert ready.json()["checks"] == {"identity_provider": "ok", "orchestrator": "ok"}
+    # The public port says up or down; the details are on the internal ops port.
+    assert ready.json() == {"status": "ready"}
+    ops = httpx.AsyncClient(transport=httpx.ASGITransport(app=edge.public_app.state.ops),
+                            base_url="http://ops.test")
+    async with ops:
+        detailed = await ops.get("/readyz")
+        assert detailed.json()["checks"] == {"identity_provider": "ok", "orchestrator": "ok"}
+        metrics = await ops.get("/metrics")
+    assert (await edge.public.get("/metrics")).status_code == 404
     b_ready = await edge.internal.get("/readyz")
     assert b_ready.json()["checks"] == {"sqs": "ok", "kafka": "ok", "identity_provider": "ok",
                                         "worker_views": "ok"}
-    metrics = await edge.public.get("/metrics")
     assert metrics.status_code == 200
     assert 'route="/v1/checkouts"' in metrics.text
     b_metrics = await edge.internal.get("/metrics")

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from edge_helpers import new_key, new_order_id, serve_edge, usd
+from edge_helpers import new_key, serve_edge, usd
 from pydantic import SecretStr
 
 from api_edge.auth import AuthSettings
 from api_edge.settings import EdgeSettings
-from devstack.dev_realm import ORCHESTRATOR_CLIENT_ID, ORCHESTRATOR_CLIENT_SECRET
+from devstack.dev_realm import (
+    MERCHANT_CLIENT_ID,
+    MERCHANT_CLIENT_SECRET,
+    ORCHESTRATOR_CLIENT_ID,
+    ORCHESTRATOR_CLIENT_SECRET,
+)
 from devstack.keycloak import KeycloakServer
 
 pytestmark = pytest.mark.keycloak
@@ -31,13 +36,31 @@ async def test_real_keycloak_tokens_through_a_and_b(
         service = await http.post(keycloak.token_endpoint,
                                   data={"grant_type": "client_credentials"},
                                   auth=(ORCHESTRATOR_CLIENT_ID, ORCHESTRATOR_CLIENT_SECRET))
+        merchant = await http.post(keycloak.token_endpoint,
+                                   data={"grant_type": "client_credentials"},
+                                   auth=(MERCHANT_CLIENT_ID, MERCHANT_CLIENT_SECRET))
     assert shopper.status_code == 200 and service.status_code == 200
+    assert merchant.status_code == 200, merchant.text
+    merchant_token = merchant.json()["access_token"]
     user_token = shopper.json()["access_token"]
     service_token = service.json()["access_token"]
 
     with serve_edge(settings) as (facade_url, orchestrator_url):
         async with httpx.AsyncClient(timeout=30) as http:
-            order_id = new_order_id()
+            # The realm's merchant client registers the order (scope merchant:payments)...
+            registered = await http.post(
+                f"{facade_url}/v1/orders",
+                json={"customer_id": "cust-shopper1", "amount": usd("12.00")},
+                headers={"Authorization": f"Bearer {merchant_token}",
+                         "Idempotency-Key": new_key()})
+            assert registered.status_code == 201, registered.text
+            order_id = registered.json()["order_id"]
+            # ...and the shopper's token, from the realm too, may not.
+            as_shopper = await http.post(
+                f"{facade_url}/v1/orders",
+                json={"customer_id": "cust-shopper1", "amount": usd("12.00")},
+                headers={"Authorization": f"Bearer {user_token}", "Idempotency-Key": new_key()})
+            assert as_shopper.status_code == 403
             resp = await http.post(
                 f"{facade_url}/v1/checkouts",
                 json={"order_id": order_id, "amount": usd("12.00"),

@@ -8,6 +8,7 @@ content types and schemas. Bounded to stay well under a minute.
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 import hypothesis
 import schemathesis
@@ -20,9 +21,14 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from api_edge.facade import EXAMPLE_ORDER_ID
 from api_edge.settings import EdgeSettings
 from devstack.bench.fake_views import FakeWorkerViews
 from devstack.dev_issuer import DevIssuer
+from devstack.dev_realm import MERCHANT_CLIENT_ID
+from schemas.money import Money
+from schemas.orders import OrderCreated
+from tables.order_lifecycle import apply_order_created
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance]
@@ -37,6 +43,10 @@ def test_public_api_conforms_to_its_openapi(
     fake = fake_views[0]
     # Something real to find for the generated ids and tokens that happen to match.
     fake.put_method("cust-shopper1", token="pm_abc123")  # the documented example
+    # The documented checkout examples' order, registered for this shopper at their price.
+    fake.put_order(apply_order_created(None, OrderCreated(
+        order_id=EXAMPLE_ORDER_ID, customer_id="cust-shopper1", amount=Money.of("25.00", "USD"),
+        merchant_id=MERCHANT_CLIENT_ID, correlation_id="fuzz", occurred_at=datetime.now(UTC))))
     token = edge_issuer.mint_for_user("shopper1")
     with serve_edge(edge_settings) as (facade_url, _):
         schema = schemathesis.openapi.from_url(f"{facade_url}/openapi.json")

@@ -90,9 +90,11 @@ def run_demo(running: Running, timeout: float = 240.0) -> subprocess.CompletedPr
                           text=True, timeout=timeout)
 
 
-def get_json(url: str, timeout: float = 5.0) -> tuple[int, Any]:
+def get_json(url: str, timeout: float = 5.0,
+             headers: dict[str, str] | None = None) -> tuple[int, Any]:
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
+        request = urllib.request.Request(url, headers=headers or {})
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
             return resp.status, json.loads(resp.read() or b"null")
     except urllib.error.HTTPError as exc:
         body = exc.read()

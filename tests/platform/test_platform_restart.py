@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import psutil
 from platform_helpers import (
@@ -18,11 +19,14 @@ from platform_helpers import (
     worker_ready,
 )
 
+from devstack.dev_realm import service_headers
 from devstack.paths import REPO_ROOT
 
 
-def _order(worker_url: str, order_id: str) -> tuple[int, object]:
-    return get_json(f"{worker_url}/orders/{order_id}")
+def _order(state: dict[str, Any], order_id: str) -> tuple[int, object]:
+    # The views want the orchestrator's service token, as Payments-B presents it.
+    return get_json(f"{state['worker_views']}/orders/{order_id}",
+                    headers=service_headers(state["issuer"]))
 
 
 def test_a_restarted_platform_serves_every_earlier_order_and_fresh_starts_clean(
@@ -39,7 +43,7 @@ def test_a_restarted_platform_serves_every_earlier_order_and_fresh_starts_clean(
         assert len(orders) == 5
         before = {}
         for order_id in orders:
-            status, view = _order(state["worker_views"], order_id)
+            status, view = _order(state, order_id)
             assert status == 200, view
             before[order_id] = view
     finally:
@@ -54,9 +58,9 @@ def test_a_restarted_platform_serves_every_earlier_order_and_fresh_starts_clean(
         state = second.state()
         for order_id, view in before.items():
             # Recovery may answer 503 for a moment; never 404 for an order that exists.
-            wait_for(lambda o=order_id: _order(state["worker_views"], o)[0] == 200, 60,
+            wait_for(lambda o=order_id: _order(state, o)[0] == 200, 60,
                      f"order {order_id} served again")
-            status, again = _order(state["worker_views"], order_id)
+            status, again = _order(state, order_id)
             assert status == 200
             assert again == view
         # The simulator's ledger survived too, so the demo's ledger check still agrees.
@@ -70,7 +74,7 @@ def test_a_restarted_platform_serves_every_earlier_order_and_fresh_starts_clean(
     try:
         state = fresh.state()
         assert demo_orders(state) == []
-        status, view = _order(state["worker_views"], next(iter(before)))
+        status, view = _order(state, next(iter(before)))
         assert status == 404, view
     finally:
         assert fresh.stop() == 0
