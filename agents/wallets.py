@@ -19,6 +19,7 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import faust
@@ -26,10 +27,15 @@ from aiokafka import AIOKafkaConsumer
 from mode import Service
 from pydantic import ValidationError
 
+from agents import metrics
+from agents.record_retry import until_done
 from gateway.errors import NotFoundGatewayError, PermanentGatewayError, TransientGatewayError
 from gateway.port import PaymentGateway, VaultedPaymentMethod
-from streams.channels import WALLET_REPLIES
+from schemas.dead_letter import DeadLetter
+from schemas.validation import describe_validation_error
+from streams.channels import WALLET_COMMANDS, WALLET_REPLIES
 from streams.logs import get_logger
+from streams.publisher import send_and_wait
 from streams.settings import WorkerSettings
 from streams.topics import Topics
 from tables.model_table import ModelTable
@@ -46,6 +52,8 @@ from tables.wallet_state import (
     remove_method,
 )
 from tables.worker_tables import wallets_table
+
+PublishDeadLetter = Callable[[DeadLetter, str | None], Awaitable[None]]
 
 log = get_logger("paystream.wallets")
 
@@ -65,15 +73,25 @@ def reply(status: int, body: Any) -> Reply:
 
 class WalletCommandHandler:
     def __init__(self, gateway: PaymentGateway, store: ModelTable[Wallet],
-                 clock: Clock = lambda: datetime.now(UTC)) -> None:
+                 clock: Clock = lambda: datetime.now(UTC),
+                 dead_letter: PublishDeadLetter | None = None) -> None:
         self.gateway = gateway
         self.store = store
         self.clock = clock
+        self.dead_letter = dead_letter
 
     async def handle(self, raw: bytes) -> Reply:
         try:
             command = parse_command(raw)
         except ValidationError as exc:
+            if self.dead_letter is not None:
+                # The asker (if any) gets its 400; the record is kept with its reason.
+                metrics.DEAD_LETTERS.labels(source=WALLET_COMMANDS).inc()
+                await self.dead_letter(DeadLetter(
+                    source=WALLET_COMMANDS,
+                    reason=f"invalid wallet command: {describe_validation_error(exc)}",
+                    payload=raw.decode("utf-8", "replace"), error_type="ValidationError",
+                    first_seen_at=self.clock(), attempts=1), None)
             return reply(400, error_body(400, "Invalid wallet command",
                                          f"{exc.error_count()} validation error(s)"))
         wallet = self.store.get(command.customer_id)
@@ -248,11 +266,15 @@ def register_wallets(app: faust.App, topics: Topics,
     replies_topic = topics.wallet_replies
     replies = WalletReplies(settings.kafka_bootstrap_servers, WALLET_REPLIES)
 
+    async def dead_letter(letter: DeadLetter, key: str | None) -> None:
+        await send_and_wait(topics.dead_letters, key, letter)
+
     @app.agent(commands, name="wallet-commands", concurrency=1)
     async def wallet_commands(stream: Any) -> None:
-        handler = WalletCommandHandler(gateway_provider(), store)
+        handler = WalletCommandHandler(gateway_provider(), store, dead_letter=dead_letter)
         async for event in stream.events():
-            answer = await handler.handle(event.value)
+            answer = await until_done(partial(handler.handle, event.value),
+                                      agent="wallets", order_id=None)
             correlation_id = event.headers.get(REPLY_HEADER)
             if correlation_id:
                 await replies_topic.send(key=correlation_id,
