@@ -95,8 +95,17 @@ class WorkerSettings(BaseSettings):
     # workers beside lifecycle/wallet/analytics workers (same app id, same topics).
     roles: frozenset[Role] = frozenset(ALL_ROLES)
     # A killed worker's partitions move to the survivors only after its session times
-    # out; faust's 60 s default would stall those orders for a minute.
-    session_timeout_s: float = 10.0
+    # out; faust's 60 s default would stall those orders for a minute. The broker refuses
+    # sessions shorter than its group.min.session.timeout.ms (6 s unless lowered).
+    session_timeout_s: float = 6.0
+    # Static group membership (Kafka's group.instance.id), a distinct id per worker
+    # process: a restarted worker with the same id gets its partitions back at once,
+    # without a rebalance of the others. None: dynamic membership.
+    group_instance_id: str | None = None
+    # Warm copies of each table partition on another worker (faust standbys): with two
+    # workers the survivor takes over a dead one's partitions without replaying their
+    # changelogs. With one worker there is nowhere to put one.
+    standby_replicas: int = 1
     # Where a consumer group with no committed offset starts. "earliest" never skips a
     # request; tests that start fresh groups on a shared broker use "latest".
     offset_reset: Literal["earliest", "latest"] = "earliest"
