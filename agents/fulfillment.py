@@ -11,11 +11,13 @@ a crash in between re-sends the very same event, which consumers de-duplicate by
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import faust
 from pydantic import ValidationError
 
+from agents.record_retry import until_done
 from schemas.money import Money
 from schemas.orders import FulfillmentRequested
 from schemas.outcomes import parse_outcome
@@ -93,7 +95,9 @@ def register_fulfillment(app: faust.App, topics: Topics,
 
     @app.agent(topics.deposits, name="fulfillment", concurrency=1)
     async def fulfillment(stream: Any) -> None:
-        async for raw in stream:
-            await handler.handle(raw)
+        async for event in stream.events():
+            raw, key = event.value, event.key
+            await until_done(partial(handler.handle, raw), agent="fulfillment",
+                             order_id=key.decode("utf-8", "replace") if key else None)
 
     return table

@@ -15,19 +15,21 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import faust
 from pydantic import ValidationError
 
 from agents import metrics
+from agents.record_retry import until_done
 from schemas.dead_letter import DeadLetter
 from schemas.orders import OrderAnomaly, OrderCreated
 from schemas.outcomes import parse_outcome
 from schemas.payment_request import PaymentRequest
 from schemas.pending import PaymentPending
 from schemas.validation import describe_validation_error
-from streams.channels import ORDER_CREATED, PAYMENT_PENDING, PAYMENT_REQUESTS
+from streams.channels import ORDER_ANOMALIES, ORDER_CREATED, PAYMENT_PENDING, PAYMENT_REQUESTS
 from streams.logs import get_logger
 from streams.publisher import send_and_wait
 from streams.settings import WorkerSettings
@@ -39,6 +41,7 @@ from tables.order_lifecycle import (
     apply_order_created,
     apply_outcome,
     apply_pending,
+    apply_reported_anomaly,
 )
 from tables.request_keys import record_request
 from tables.worker_tables import orders_table
@@ -68,6 +71,12 @@ class OrderEventHandler:
                 order = apply_order_created(self.store.get(created.order_id), created)
                 self.store.put(order.order_id, order)
                 return order
+            if topic == ORDER_ANOMALIES:
+                report = OrderAnomaly.model_validate_json(raw)
+                recorded = apply_reported_anomaly(self.store.get(report.order_id), report)
+                if recorded is not None:
+                    self.store.put(recorded.order_id, recorded)
+                return recorded
             if topic == PAYMENT_PENDING:
                 notice = PaymentPending.model_validate_json(raw)
                 order = apply_pending(self.store.get(notice.order_id), notice)
@@ -154,6 +163,8 @@ def register_orders(app: faust.App, topics: Topics,
     @app.agent(topics.order_events, name="order-lifecycle", concurrency=1)
     async def order_lifecycle(stream: Any) -> None:
         async for event in stream.events():
-            await handler.handle(event.message.topic, event.key, event.value)
+            topic, key, raw = event.message.topic, event.key, event.value
+            await until_done(partial(handler.handle, topic, key, raw), agent="orders",
+                             order_id=key.decode("utf-8", "replace") if key else None)
 
     return table

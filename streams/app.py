@@ -10,6 +10,7 @@ from agents.analytics import register_analytics
 from agents.executor import register_executor
 from agents.fulfillment import register_fulfillment
 from agents.orders import register_orders
+from agents.reconciler import Reconciler, register_reconciler
 from agents.request_handler import RequestHandler
 from agents.wallets import register_wallets
 from gateway.factory import build_gateway
@@ -17,7 +18,8 @@ from gateway.port import PaymentGateway
 from gateway.settings import GatewaySettings
 from schemas.orders import FulfillmentRequested
 from streams.health import register_health
-from streams.publisher import TopicPublisher
+from streams.publisher import TopicPublisher, send_and_wait
+from streams.reconcile_view import register_reconcile_view
 from streams.settings import WorkerSettings
 from streams.topics import Topics, declare_topics
 from streams.view_auth import view_guard
@@ -96,9 +98,11 @@ def create_app(settings: WorkerSettings | None = None,
             state["gateway"] = gateway or build_gateway(GatewaySettings())
         return state["gateway"]
 
+    busy: set[str] = set()
+
     def handler_factory() -> RequestHandler:
         return RequestHandler(gateway_provider(), tables.ledger, tables.in_flight, publisher,
-                              pending, gateway_slots=settings.in_flight)
+                              pending, gateway_slots=settings.in_flight, busy=busy)
 
     roles = settings.roles
     guard = view_guard(settings)
@@ -107,6 +111,12 @@ def create_app(settings: WorkerSettings | None = None,
         # refilled as soon as it frees up; the handler enforces the gateway cap itself.
         register_executor(app, topics.payment_requests, handler_factory,
                           settings.in_flight * 2)
+        reconciler = Reconciler(
+            gateway_provider, tables.ledger, tables.in_flight, busy,
+            lambda anomaly: send_and_wait(topics.order_anomalies, anomaly.order_id, anomaly),
+            publisher.dead_letter)
+        register_reconciler(app, reconciler, settings.reconcile_interval_s)
+        register_reconcile_view(app, reconciler, guard)
     if "orders" in roles:
         tables.orders = register_orders(app, topics, settings)
         register_order_views(app, tables.orders, guard)

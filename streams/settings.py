@@ -90,6 +90,8 @@ class WorkerSettings(BaseSettings):
     backoff_base_s: float = 0.2
     backoff_cap_s: float = 120.0
     give_up_after_s: float = 24 * 3600.0
+    # How often the reconciler compares the ledger with the gateway (0: only on demand).
+    reconcile_interval_s: float = 60.0
     store: str = "rocksdb://"
     # Which agents this worker runs. All by default; a deployment may run executor-only
     # workers beside lifecycle/wallet/analytics workers (same app id, same topics).

@@ -70,7 +70,8 @@ def declare_topics(app: faust.App, partitions: int) -> Topics:
         wallet_replies=topic(WALLET_REPLIES),
         analytics_facts=topic(ANALYTICS_FACTS),
         # payment-requests too: the order agent keeps each request's Idempotency-Key.
-        order_events=source(ORDER_CREATED, PAYMENT_PENDING, PAYMENT_REQUESTS, *OUTCOME_TOPICS),
+        order_events=source(ORDER_CREATED, PAYMENT_PENDING, PAYMENT_REQUESTS, ORDER_ANOMALIES,
+                            *OUTCOME_TOPICS),
         all_outcomes=source(*OUTCOME_TOPICS),
         deposits=source(PAYMENT_DEPOSITED),
     )

@@ -208,6 +208,19 @@ def apply_pending(order: Order | None, event: PaymentPending) -> Order:
         attempts=event.attempts, last_error=event.last_error)})
 
 
+def apply_reported_anomaly(order: Order | None, report: OrderAnomaly) -> Order | None:
+    """Record an anomaly another component found (the reconciler's compensations).
+
+    The order agent's own anomalies come back on the same topic; they are already on
+    the order, so a known event id is a duplicate.
+    """
+    if order is None or any(a.event_id == report.event_id for a in order.anomalies):
+        return None
+    return _with_anomaly(order, Anomaly(
+        event_id=report.event_id, event_type=report.event_type, from_state=order.state,
+        reason=report.reason, at=report.occurred_at, correlation_id=report.correlation_id))
+
+
 # -------------------------------------------------------------------------- outcomes
 
 
