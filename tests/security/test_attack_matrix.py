@@ -22,14 +22,21 @@ import pytest
 from edge_fixtures import start_edge
 from edge_helpers import PROBLEM_JSON, Edge, bearer, complete_in_order_table, new_key, usd
 
+from api_edge.auth import AuthSettings, TokenVerifier
+from api_edge.auth.jwks import jwks_uri_allowed
 from api_edge.orchestrator import OrchestratorDeps
 from api_edge.settings import EdgeSettings
+from bridge_sqs.bridge import SqsKafkaBridge
+from bridge_sqs.settings import BridgeSettings
+from bridge_sqs.validation import Rejected, validate_message
 from devstack.bench.fake_views import FakeWorkerViews
 from devstack.dev_issuer import DevIssuer
 from devstack.dev_realm import WORKER_AUDIENCE
 from devstack.services import WorkerProcess
 from gateway.simulator.runner import SimulatorHandle, run_simulator
 from schemas.money import Money
+from streams.settings import WorkerSettings
+from streams.view_auth import view_guard
 from tables.request_keys import record_request
 
 Fixtures = tuple[EdgeSettings, DevIssuer, tuple[FakeWorkerViews, str], str, str, str]
@@ -340,3 +347,54 @@ async def test_vault_retry_after_an_edge_restart_saves_one_method(
                                            headers=edge.shopper(customer))
     assert answers[0] == answers[1]
     assert [m["token"] for m in listed.json()["methods"]] == [answers[0]]
+
+
+# ------------------------------------------------------------------------------ leaks
+
+
+class _CapturingSqs:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict[str, str] | None]] = []
+
+    async def send_message(self, queue_url: str, body: str, *, group_id: str | None = None,
+                           dedup_id: str | None = None,
+                           attributes: dict[str, str] | None = None) -> str:
+        self.sent.append((body, attributes))
+        return "m-1"
+
+
+async def test_sqs_dead_letters_carry_no_credentials() -> None:
+    bridge = SqsKafkaBridge(BridgeSettings())
+    sqs = _CapturingSqs()
+    bridge._sqs = sqs  # type: ignore[assignment]
+    nonce, vault = "fake-valid-nonce-7f3a9c", "tok_secret_42"
+    raw = json.dumps({"order_id": "o-1", "kind": "approve", "payment_method_nonce": nonce,
+                      "payment_method_token": vault, "amount": "not money"})
+    verdict = validate_message(raw, "o-1")
+    assert isinstance(verdict, Rejected)
+    await bridge._dead_letter({"MessageId": "m-1", "Body": raw, "Attributes": {}},
+                              verdict.reason)
+    [(body, attributes)] = sqs.sent
+    assert nonce not in body and vault not in body and "[redacted]" in body
+    assert attributes is not None and nonce not in attributes["reason"]
+
+
+def test_jwks_only_over_https_except_on_loopback_and_no_default_issuer() -> None:
+    assert jwks_uri_allowed("https://sso.example/realms/p/protocol/openid-connect/certs")
+    assert jwks_uri_allowed("http://127.0.0.1:8180/realms/p/certs")
+    assert jwks_uri_allowed("http://[::1]:8180/certs") and jwks_uri_allowed("http://localhost/c")
+    for uri in ("http://sso.example/certs", "http://10.0.0.5/certs", "ftp://127.0.0.1/c",
+                "https:///certs", "http://127.0.0.1.evil.example/certs"):
+        assert not jwks_uri_allowed(uri), uri
+    with pytest.raises(RuntimeError, match="PAYSTREAM_AUTH_ISSUER"):
+        TokenVerifier(AuthSettings(issuer=""))
+
+
+def test_views_beyond_loopback_need_an_issuer() -> None:
+    exposed = WorkerSettings(web_host="0.0.0.0")
+    with pytest.raises(RuntimeError, match="PAYSTREAM_AUTH_ISSUER"):
+        view_guard(exposed, AuthSettings(issuer=""))
+    assert not view_guard(WorkerSettings(), AuthSettings(issuer="")).enforced
+    assert view_guard(exposed, AuthSettings(issuer="https://sso.example/realms/p")).enforced
+    with pytest.raises(RuntimeError, match="PAYSTREAM_AUTH_ISSUER"):
+        view_guard(WorkerSettings(views_auth="on"), AuthSettings(issuer=""))
