@@ -29,6 +29,7 @@ from api_edge.upstream import (
     AiohttpUpstream,
     Upstream,
     UpstreamResponse,
+    UpstreamTimeoutError,
     UpstreamUnavailableError,
 )
 from tables.order_lifecycle import Order
@@ -52,16 +53,28 @@ def _seg(value: str) -> str:
 
 
 class WorkerViews:
+    """`base_url` is one worker's URL or several, comma-separated: every worker serves
+    every key (it forwards to the key's owner), so when one is down or recovering the
+    next one is asked, and the one that answered is asked first next time."""
+
     def __init__(self, base_url: str, *, timeout_seconds: float = 2.0,
                  upstream: Upstream | None = None,
                  tokens: ServiceTokenSource | None = None) -> None:
-        self.base_url = base_url.rstrip("/")
+        self.base_urls = [u.strip().rstrip("/") for u in base_url.split(",") if u.strip()]
+        self.base_url = self.base_urls[0]
         self.tokens = tokens
-        self._upstream = upstream or AiohttpUpstream(self.base_url,
-                                                     timeout_seconds=timeout_seconds)
+        self._upstreams: list[Upstream] = (
+            [upstream] if upstream is not None else
+            [AiohttpUpstream(u, timeout_seconds=timeout_seconds) for u in self.base_urls])
+        self._preferred = 0
+
+    @property
+    def _upstream(self) -> Upstream:
+        return self._upstreams[0]
 
     async def aclose(self) -> None:
-        await self._upstream.aclose()
+        for upstream in self._upstreams:
+            await upstream.aclose()
 
     # ------------------------------------------------------------------ orders
 
@@ -136,11 +149,36 @@ class WorkerViews:
         try:
             if self.tokens is not None:
                 headers["Authorization"] = f"Bearer {await self.tokens.get()}"
-            return await self._upstream.request(method, path, json_body=body, headers=headers)
         except ServiceTokenError as exc:
             raise WorkerUnavailableError(f"no service token for the views ({exc})") from None
-        except UpstreamUnavailableError as exc:
-            raise WorkerUnavailableError(f"worker views unreachable ({exc})") from None
+        count = len(self._upstreams)
+        failure: WorkerUnavailableError | None = None
+        refused: UpstreamResponse | None = None
+        for step in range(count):
+            index = (self._preferred + step) % count
+            try:
+                response = await self._upstreams[index].request(
+                    method, path, json_body=body, headers=headers)
+            except UpstreamTimeoutError as exc:
+                if method != "GET":
+                    # It may have been executed: not sent again to another worker.
+                    raise WorkerUnavailableError(f"worker views timed out ({exc})") from None
+                failure = WorkerUnavailableError(f"worker views timed out ({exc})")
+                continue
+            except UpstreamUnavailableError as exc:
+                failure = WorkerUnavailableError(f"worker views unreachable ({exc})")
+                continue
+            if response.status == 503 and (method == "GET" or key is not None):
+                # Recovering, or the key's owner is away: another worker may see the new
+                # owner already. A write goes again only under its Idempotency-Key.
+                refused = response
+                continue
+            self._preferred = index
+            return response
+        if refused is not None:
+            return refused
+        assert failure is not None
+        raise failure
 
     async def _json(self, method: str, path: str, body: dict[str, Any] | None = None, *,
                     not_found_is_none: bool = True, key: str | None = None) -> Any:
@@ -156,6 +194,8 @@ class WorkerViews:
     @staticmethod
     def _raise_for_status(response: UpstreamResponse) -> None:
         if response.status >= 500:
+            # A 503 (tables recovering, owner unknown) is retryable and stays so: never
+            # read as "not found".
             raise WorkerUnavailableError(f"worker views answered {response.status}")
         if response.status >= 400:
             raise WorkerRequestError(response.status, _error_detail(response))
