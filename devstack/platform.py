@@ -137,7 +137,8 @@ class Platform:
                 "PAYSTREAM_EDGE_PUBLIC_PORT": str(self.ports["edge"]),
                 "PAYSTREAM_EDGE_ORCHESTRATOR_PORT": str(self.ports["orchestrator"]),
                 "PAYSTREAM_EDGE_OPS_PORT": str(self.ports["edge_ops"]),
-                "PAYSTREAM_EDGE_WORKER_URL": self.worker_url,
+                # Every worker: the edge asks the next one when one is down or recovering.
+                "PAYSTREAM_EDGE_WORKER_URL": ",".join(self.worker_urls),
                 "PAYSTREAM_EDGE_SERVICE_CLIENT_SECRET": ORCHESTRATOR_CLIENT_SECRET,
                 "PAYSTREAM_BRIDGE_METRICS_PORT": str(self.ports["bridge_metrics"]),
             }
@@ -184,7 +185,9 @@ class Platform:
         for name in self._worker_names():
             # Each worker its own RocksDB directory and web port; the same directory
             # again after a restart, so its tables only catch up on the changelog.
-            worker = WorkerProcess(self.env, self.data_dir / name, logs_dir() / f"{name}.log",
+            # Static membership: the restarted worker takes its partitions back at once.
+            worker = WorkerProcess({**self.env, "PAYSTREAM_WORKER_GROUP_INSTANCE_ID": name},
+                                   self.data_dir / name, logs_dir() / f"{name}.log",
                                    web_port=self.ports[name])
             specs.append((name, worker, worker.is_ready))
         specs.append(("bridge", self._service("bridge", ["bridge"]),
