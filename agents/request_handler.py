@@ -33,6 +33,7 @@ from typing import Protocol
 from pydantic import ValidationError
 
 from agents import metrics
+from agents.settlement_flow import hold_refund, refresh_legs
 from gateway.errors import GatewayError, PermanentGatewayError
 from gateway.port import PaymentGateway, TransactionResult
 from gateway.statuses import CAPTURED_STATUSES, TransactionStatus
@@ -55,9 +56,11 @@ from tables.payment_plan import (
     Authorize,
     Capture,
     Decline,
+    Defer,
     GatewayCall,
     Refund,
     Void,
+    annotate,
     needs_status_refresh,
     plan_request,
 )
@@ -139,8 +142,11 @@ class RequestHandler:
     async def _execute(self, request: PaymentRequest) -> None:
         entry = self.ledger.get(request.order_id)
         if needs_status_refresh(entry, request):
-            entry = await self._refresh(entry)
+            entry = await refresh_legs(self.gateway, await self._refresh(entry))
         plan = plan_request(entry, request)
+        if isinstance(plan, Defer):
+            await hold_refund(self.ledger, self.publisher, entry, request, plan)
+            return
         if isinstance(plan, AlreadyProcessed):
             metrics.DUPLICATES.inc()
             log.info("duplicate_request_ignored", order_id=request.order_id,
@@ -221,7 +227,7 @@ class RequestHandler:
                                                   min(self._rand(), 0.999999)))
                     continue
                 metrics.GATEWAY_CALLS.labels(operation, outcome.outcome.value).inc()
-                return from_transaction_result(request.kind, outcome)
+                return annotate(from_transaction_result(request.kind, outcome), call)
         finally:
             metrics.IN_FLIGHT.dec()
 
@@ -234,7 +240,7 @@ class RequestHandler:
         """
         found = await self._look_up(call, record)
         if found is not None:
-            return found
+            return annotate(found, call)
         reason = (f"no definite answer from the gateway after {record.attempts} attempts "
                   f"since {record.started_at.isoformat()}; given up, a late effect will be "
                   f"compensated: {record.last_error}")
@@ -264,6 +270,10 @@ class RequestHandler:
                 payment_method_token=call.payment_method_token,
                 payment_method_nonce=call.payment_method_nonce,
                 customer_id=call.customer_id if call.payment_method_token else None)
+        if isinstance(call, Capture) and call.partial:
+            return await self.gateway.capture_partial(
+                transaction_id=call.transaction_id, idempotency_key=call.idempotency_key,
+                amount=call.amount, final=call.final, order_id=call.order_id)
         if isinstance(call, Capture):
             return await self.gateway.capture(transaction_id=call.transaction_id,
                                               idempotency_key=call.idempotency_key,
@@ -284,7 +294,10 @@ class RequestHandler:
                     await self.gateway.find_transactions_by_order(call.order_id),
                     order_id=call.order_id, amount=call.amount, started_at=record.started_at)
                 return from_existing_sale(sale) if sale is not None else None
-            if isinstance(call, Capture | Void):
+            # A split capture's child cannot be told from its parent's status: only the
+            # repeat with its api_request_key finds it.
+            if isinstance(call, Capture | Void) and not (isinstance(call, Capture)
+                                                         and call.partial):
                 txn = await self.gateway.find_transaction(call.transaction_id)
                 applied = txn is not None and (
                     txn.status in CAPTURED_STATUSES if isinstance(call, Capture)

@@ -76,6 +76,7 @@ from api_edge.service_token import ServiceTokenSource, service_token_source
 from api_edge.settings import EdgeSettings
 from api_edge.token_cache import CachingTokenVerifier
 from api_edge.upstream import AiohttpUpstream, Upstream
+from api_edge.webhooks import install_webhooks
 from schemas.types import OrderId
 
 log = logging.getLogger(__name__)
@@ -226,6 +227,7 @@ def create_facade_app(settings: EdgeSettings | None = None, *,
     install_auth(app, deps.verifier)
     install_problem_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    install_webhooks(app, settings)
     metrics = install_observability(app, "facade", metrics_route=False)
 
     async def readiness_probe() -> dict[str, str]:

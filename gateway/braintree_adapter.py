@@ -350,6 +350,18 @@ class BraintreeGateway:
             {"api_request_key": idempotency_key}), mutating=True)
         return self._log(to_result(result, "capture"), "capture", None)
 
+    async def capture_partial(
+        self, *, transaction_id: str, idempotency_key: str, amount: Money, final: bool,
+        order_id: str | None = None,
+    ) -> TransactionResult:
+        params: dict[str, Any] = {"api_request_key": idempotency_key, "final_capture": final}
+        if order_id:
+            params["order_id"] = order_id
+        result = await self._call("capture_partial", functools.partial(
+            self._sdk.transaction.submit_for_partial_settlement, transaction_id,
+            amount.to_gateway(), params), mutating=True)
+        return self._log(to_result(result, "capture_partial"), "capture_partial", order_id)
+
     async def void(self, *, transaction_id: str, idempotency_key: str) -> TransactionResult:
         result = await self._call("void", functools.partial(
             self._sdk.transaction.void, transaction_id, {"api_request_key": idempotency_key}),

@@ -102,6 +102,13 @@ class PaymentGateway(Protocol):
         self, *, transaction_id: str, idempotency_key: str, amount: Money | None = None
     ) -> TransactionResult: ...
 
+    async def capture_partial(
+        self, *, transaction_id: str, idempotency_key: str, amount: Money, final: bool,
+        order_id: str | None = None,
+    ) -> TransactionResult:
+        """One capture of a split shipment: a child transaction of the authorization."""
+        ...
+
     async def void(self, *, transaction_id: str, idempotency_key: str) -> TransactionResult: ...
 
     async def refund(

@@ -26,6 +26,8 @@ FULFILLMENT_REQUESTED: Final = "fulfillment-requested"
 # the order agent derived from them (keyed by order id, deduplicated).
 GATEWAY_NOTIFICATIONS: Final = "gateway-notifications"
 ORDER_DISPUTES: Final = "order-disputes"
+# Shipments held, released or cancelled because of a dispute (keyed by order id).
+FULFILLMENT_HOLDS: Final = "fulfillment-holds"
 # Internal to the workers: wallet commands (keyed by customer id), their replies (keyed
 # by correlation id) and analytics facts (keyed by their one-minute window).
 WALLET_COMMANDS: Final = "wallet-commands"
@@ -40,7 +42,7 @@ ALL_TOPICS: Final[tuple[str, ...]] = (
     PAYMENT_REQUESTS, PAYMENT_REQUESTS_DLQ, *OUTCOME_TOPICS, PAYMENT_PENDING, ORDER_CREATED,
     ORDER_ANOMALIES,
     FULFILLMENT_REQUESTED, WALLET_COMMANDS, WALLET_REPLIES, ANALYTICS_FACTS,
-    GATEWAY_NOTIFICATIONS, ORDER_DISPUTES,
+    GATEWAY_NOTIFICATIONS, ORDER_DISPUTES, FULFILLMENT_HOLDS,
 )
 
 # SQS FIFO queues: payment requests (group = order id, dedup = idempotency key) and the

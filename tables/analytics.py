@@ -36,7 +36,8 @@ class AnalyticsFact(BaseModel):
 
     event_id: str
     event_type: str
-    request_kind: PaymentKind
+    # None for facts that are not payment outcomes (dispute changes, agents.notifications).
+    request_kind: PaymentKind | None = None
     payment_method_type: PaymentMethodType | None = None
     currency: str | None = None
     amount: Decimal | None = None

@@ -105,8 +105,10 @@ def annotate(result: GatewayResult, call: GatewayCall) -> GatewayResult:
     if isinstance(call, Refund):
         return replace(result, leg=call.transaction_id)
     if isinstance(call, Void) and call.refund_amount is not None:
+        # The voided capture's status is not the authorization's, unless it is the same.
         return replace(result, leg=call.transaction_id, by_void=True,
-                       reversed_by_void=call.whole_authorization, amount=call.refund_amount)
+                       reversed_by_void=call.whole_authorization, amount=call.refund_amount,
+                       status=result.status if call.whole_authorization else None)
     return result
 
 
