@@ -21,14 +21,13 @@ from typing import Any
 from agents import metrics
 from gateway.errors import GatewayError
 from gateway.port import PaymentGateway
-from gateway.statuses import TransactionStatus
 from schemas.dead_letter import DeadLetter
 from schemas.orders import OrderAnomaly
 from schemas.types import derived_event_id
 from streams.logs import get_logger
 from tables.drift import Drift, Repair, find_drift, needs_check
 from tables.model_table import ModelTable
-from tables.payment_ledger import InFlightRecord, PaymentLedgerEntry, with_status
+from tables.payment_ledger import InFlightRecord, PaymentLedgerEntry
 from tables.payment_plan import ledger_state
 
 log = get_logger("paystream.reconciler")
@@ -98,17 +97,11 @@ class Reconciler:
         return self.last_report
 
     async def _repair(self, drift: Drift) -> bool:
-        entry = self.ledger.get(drift.order_id)
-        if drift.order_id in self.busy or (entry is None and drift.repair is not Repair.VOID):
+        # The only repair is a gateway call plus events: faust tables may be written only
+        # from inside stream iteration, and a timer is not.
+        if drift.repair is not Repair.VOID or drift.order_id in self.busy:
             return False
-        if drift.repair is Repair.REFRESH_STATUS:
-            assert entry is not None
-            if entry.transaction_id != drift.transaction_id:
-                return False
-            status: TransactionStatus = drift.gateway_status  # type: ignore[assignment]
-            self.ledger.put(drift.order_id, with_status(entry, status))
-            return True
-        return await self._compensate(drift, entry)
+        return await self._compensate(drift, self.ledger.get(drift.order_id))
 
     async def _compensate(self, drift: Drift, entry: PaymentLedgerEntry | None) -> bool:
         """Void a sale no request of the order holds: the shopper's money is released."""

@@ -142,7 +142,7 @@ class RequestHandler:
     async def _execute(self, request: PaymentRequest) -> None:
         entry = self.ledger.get(request.order_id)
         if needs_status_refresh(entry, request):
-            entry = await refresh_legs(self.gateway, await self._refresh(entry))
+            entry = await self._fresh(request, entry)
         plan = plan_request(entry, request)
         if isinstance(plan, Defer):
             await hold_refund(self.ledger, self.publisher, entry, request, plan)
@@ -174,13 +174,30 @@ class RequestHandler:
                  transaction_id=event.transaction_id, correlation_id=request.correlation_id,
                  reason=event.reason)
 
+    async def _fresh(self, request: PaymentRequest,
+                     entry: PaymentLedgerEntry | None) -> PaymentLedgerEntry | None:
+        """The entry with the gateway's current statuses, read until the read succeeds.
+
+        Settlement moves statuses on without telling us; a plan made on a stale status
+        would decline (or hold) a refund the gateway would take, and an earlier attempt of
+        this very request may have been applied. Reads are safe to repeat, so a failed one
+        is repeated with the same back-off as an unknown outcome.
+        """
+        attempt = 0
+        while True:
+            try:
+                return await refresh_legs(self.gateway, await self._refresh(entry))
+            except GatewayError as exc:
+                attempt += 1
+                log.warning("status_read_failed", order_id=request.order_id,
+                            attempts=attempt, error=type(exc).__name__)
+                await self._sleep(retry_delay(attempt - 1, self.pending,
+                                              min(self._rand(), 0.999999)))
+
     async def _refresh(self, entry: PaymentLedgerEntry | None) -> PaymentLedgerEntry | None:
         if entry is None or entry.transaction_id is None:
             return entry
-        try:
-            txn = await self.gateway.find_transaction(entry.transaction_id)
-        except GatewayError:
-            return entry  # plan on what we know; the gateway re-checks the rule anyway
+        txn = await self.gateway.find_transaction(entry.transaction_id)
         if txn is None:
             return entry
         return with_status(entry, _status(txn.status))

@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Protocol, cast
 
-from gateway.errors import GatewayError
 from gateway.port import PaymentGateway
 from gateway.statuses import TransactionStatus
 from schemas.payment_request import PaymentRequest
@@ -41,10 +40,8 @@ async def refresh_legs(gateway: PaymentGateway,
     for leg in entry.captures:
         if leg.transaction_id == entry.transaction_id or leg.status not in UNSETTLED_LEG_STATUSES:
             continue
-        try:
-            txn = await gateway.find_transaction(leg.transaction_id)
-        except GatewayError:
-            continue  # plan on what we know; the gateway re-checks the rule anyway
+        # A failed read raises: the handler reads again rather than plan on stale state.
+        txn = await gateway.find_transaction(leg.transaction_id)
         if txn is not None and txn.status != leg.status:
             entry = with_leg_status_of(entry, leg.transaction_id,
                                        cast(TransactionStatus, txn.status))

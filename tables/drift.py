@@ -25,8 +25,6 @@ class DriftKind(StrEnum):
     # A live sale at the gateway that no request of the order holds: an authorization
     # nobody wants (a request given up, then applied late).
     ORPHAN_SALE = "orphan_sale"
-    # Settlement moved the transaction on without telling us.
-    SETTLEMENT_PROGRESS = "settlement_progress"
     # Ledger and gateway disagree in a way no rule can settle alone.
     STATUS_MISMATCH = "status_mismatch"
     # The ledger names a transaction the gateway does not know.
@@ -34,9 +32,8 @@ class DriftKind(StrEnum):
 
 
 class Repair(StrEnum):
-    VOID = "void"                    # compensate: void the orphan sale
-    REFRESH_STATUS = "refresh_status"  # take the gateway's status into the ledger
-    NONE = "none"                    # report only
+    VOID = "void"  # compensate: void the orphan sale
+    NONE = "none"  # report only
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,13 +89,12 @@ def find_drift(order_id: str, entry: PaymentLedgerEntry | None,
     if ours is None:
         drifts.append(Drift(DriftKind.MISSING_AT_GATEWAY, order_id, known, ledger_status,
                             "unknown", Repair.NONE))
-    elif ours.status != ledger_status:
-        if _settled_further(ledger_status, ours.status):
-            drifts.append(Drift(DriftKind.SETTLEMENT_PROGRESS, order_id, known, ledger_status,
-                                ours.status, Repair.REFRESH_STATUS))
-        elif not (ledger_status in CAPTURED_STATUSES and ours.status in CAPTURED_STATUSES):
-            drifts.append(Drift(DriftKind.STATUS_MISMATCH, order_id, known, ledger_status,
-                                ours.status, Repair.NONE))
+    elif (ours.status != ledger_status and not _settled_further(ledger_status, ours.status)
+          and not (ledger_status in CAPTURED_STATUSES and ours.status in CAPTURED_STATUSES)):
+        # Settlement moving a capture on is not drift: the executor re-reads the status
+        # before any decision that depends on it, and the ledger may lag behind it.
+        drifts.append(Drift(DriftKind.STATUS_MISMATCH, order_id, known, ledger_status,
+                            ours.status, Repair.NONE))
     return drifts
 
 

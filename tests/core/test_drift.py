@@ -37,9 +37,8 @@ def test_declined_and_voided_sales_are_not_orphans() -> None:
     assert found == []
 
 
-def test_settlement_progress_is_taken_into_the_ledger() -> None:
-    (drift,) = find_drift("order-1", entry("submitted_for_settlement"), [txn("tx1", "settled")])
-    assert (drift.kind, drift.repair) == (DriftKind.SETTLEMENT_PROGRESS, Repair.REFRESH_STATUS)
+def test_settlement_moving_a_capture_on_is_not_drift() -> None:
+    assert find_drift("order-1", entry("submitted_for_settlement"), [txn("tx1", "settled")]) == []
 
 
 def test_an_unexplained_disagreement_is_reported_not_repaired() -> None:

@@ -78,13 +78,22 @@ def test_orders_with_a_request_in_flight_or_being_executed_are_left_alone() -> N
         == "authorized"
 
 
-def test_settlement_progress_is_written_to_the_ledger() -> None:
+def test_the_reconciler_never_writes_a_table() -> None:
+    # Faust allows table writes only inside stream iteration; the reconciler runs on a timer.
     gateway = FaultyGateway()
     tid = late_sale(gateway)
     asyncio.run(gateway.capture(transaction_id=tid, idempotency_key="cap"))
     gateway.settle_all()
     entry = PaymentLedgerEntry(order_id="order-1", customer_id="cust-1", transaction_id=tid,
                                status="submitted_for_settlement", currency="USD")
-    ledger = Table({"order-1": entry})
-    report, _, _ = run(gateway, ledger, Table(), set())
-    assert report["repaired"] == 1 and ledger["order-1"].status == "settled"
+
+    class ReadOnly(Table):
+        def put(self, key: str, value: Any) -> None:
+            raise TypeError("Cannot modify table key from outside of stream iteration")
+
+    report, _, _ = run(gateway, ReadOnly({"order-1": entry}), Table(), set())
+    assert report["drift"] == 0
+    late_sale(gateway, "order-2")
+    report, anomalies, _ = run(gateway, ReadOnly({"order-2": failed_order("order-2")}),
+                               Table(), set())
+    assert report["repaired"] == 1 and anomalies

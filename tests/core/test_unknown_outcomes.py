@@ -178,3 +178,36 @@ def test_a_gateway_configuration_error_parks_the_request_and_never_declines_it()
     assert "configuration" in publisher.dead_letters[0].reason
     # Not processed: a replay once the keys are fixed runs it.
     assert "order-1" not in ledger and "k1" not in in_flight
+
+
+class FlakyReads(FaultyGateway):
+    """Status reads fail a few times (what a worker restarted mid-outage meets)."""
+
+    failing_reads: int = 3
+
+    async def find_transaction(self, transaction_id: str) -> Any:
+        if self.failing_reads > 0:
+            self.failing_reads -= 1
+            from gateway.errors import TransientGatewayError
+            raise TransientGatewayError("service unavailable (503)", status=503)
+        return await super().find_transaction(transaction_id)
+
+
+def test_a_refund_is_planned_on_a_fresh_status_even_when_reads_fail_at_first() -> None:
+    async def scenario() -> Publisher:
+        gateway = FlakyReads()
+        ledger, in_flight = MemoryTable(), MemoryTable()
+        publisher = Publisher(set())
+        handler = RequestHandler(gateway, ledger, in_flight, publisher,  # type: ignore[arg-type]
+                                 pending=PendingPolicy(base_s=0, cap_s=0), sleep=_no_sleep,
+                                 rand=lambda: 0.0)
+        for step in (request("approve", usd("10.00"), key="a"),
+                     request("deposit", None, key="d")):
+            await handler.handle(step.model_dump_json().encode())
+        gateway.settle_all()  # the ledger still says submitted_for_settlement
+        await handler.handle(request("refund", usd("1.00"), key="r").model_dump_json().encode())
+        return publisher
+
+    publisher = asyncio.run(scenario())
+    assert [e.event_type for e in publisher.outcomes] == [
+        "payment-approved", "payment-deposited", "payment-refunded"]
