@@ -107,10 +107,14 @@ class CheckoutRequest(BaseModel):
 
 
 class DepositRequest(BaseModel):
-    """Capture an authorized order; without an amount, everything authorized."""
+    """Capture an authorized order; without an amount, everything still authorized.
+
+    Less than that is one shipment of a split capture and leaves the rest authorized for
+    the next one, unless `final_capture` releases it."""
 
     model_config = _REQUEST_CONFIG
     amount: PositiveMoney | None = None
+    final_capture: bool | None = None
 
 
 class RefundRequest(BaseModel):
@@ -247,6 +251,7 @@ class PaymentCommand(BaseModel):
     payment_method_token: MethodToken | None = Field(default=None, repr=False)
     payment_method_nonce: Nonce | None = Field(default=None, repr=False)
     payment_method_type: PaymentMethodType | None = None
+    final_capture: bool | None = None
 
     @field_validator("payment_method_token", "payment_method_nonce")
     @classmethod

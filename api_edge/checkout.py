@@ -170,6 +170,7 @@ async def accept_payment(deps: CheckoutDeps, actor: Actor, key: str, fingerprint
         payment_method_nonce=command.payment_method_nonce,
         payment_method_type=method_type, correlation_id=cid, requested_at=deps.clock(),
         requested_by=actor.kind, request_fingerprint=fingerprint,
+        final_capture=command.final_capture,
     )
     # The only send on this path: once SQS has the request, it will run, and the answer
     # is 202. Nothing after it may turn that into an error.

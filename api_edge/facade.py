@@ -54,6 +54,7 @@ from api_edge.auth import (
     install_auth,
     require_scopes,
 )
+from api_edge.disputes import install_disputes
 from api_edge.flow import Actor
 from api_edge.http_common import (
     INTERNAL,
@@ -228,6 +229,7 @@ def create_facade_app(settings: EdgeSettings | None = None, *,
     install_problem_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     install_webhooks(app, settings)
+    install_disputes(app, reader(None, merchant=True), writer(None, merchant=True))
     metrics = install_observability(app, "facade", metrics_route=False)
 
     async def readiness_probe() -> dict[str, str]:
@@ -289,7 +291,8 @@ def create_facade_app(settings: EdgeSettings | None = None, *,
     async def deposit(order_id: OrderIdPath, body: DepositRequest | None = Body(None),
                       b: Caller = Depends(writer(None, merchant=True))) -> Response:
         return await b.pay(PaymentCommand(kind="deposit", order_id=order_id,
-                                          amount=body.amount if body else None))
+                                          amount=body.amount if body else None,
+                                          final_capture=body.final_capture if body else None))
 
     @app.post("/v1/orders/{order_id}/reversals", status_code=202,
               response_model=PaymentAccepted, responses=write, tags=["payments"],
