@@ -56,6 +56,7 @@ class Tokens:
         self._http = http
         self._endpoint = token_endpoint
         self._tokens: dict[str, tuple[str, float]] = {}
+        self._lock = asyncio.Lock()
 
     @staticmethod
     def _grant(who: str) -> dict[str, str]:
@@ -73,12 +74,25 @@ class Tokens:
 
     async def get(self, who: str, refresh: bool = False) -> str:
         token, at = self._tokens.get(who, ("", 0.0))
-        if refresh or not token or time.monotonic() - at > TOKEN_REFRESH_S:
-            resp = await self._http.post(self._endpoint, data=self._grant(who))
-            resp.raise_for_status()
+        if not (refresh or not token or time.monotonic() - at > TOKEN_REFRESH_S):
+            return token
+        async with self._lock:
+            token, fetched = self._tokens.get(who, ("", 0.0))
+            if fetched > at and token:
+                return token  # another task renewed it while this one waited
+            delay = 0.2
+            while True:
+                # The identity provider restarts too under chaos: keep asking, like a client.
+                try:
+                    resp = await self._http.post(self._endpoint, data=self._grant(who))
+                    resp.raise_for_status()
+                    break
+                except httpx.HTTPError:
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 2.0)
             token = str(resp.json()["access_token"])
             self._tokens[who] = (token, time.monotonic())
-        return token
+            return token
 
 
 def subject_of(token: str) -> str:
@@ -121,7 +135,9 @@ class Traffic:
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.config.seed)
-        self._http = httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0),
+        # Thousands of orders poll at once: waiting for a pooled connection is normal
+        # here, not a failure (pool=None), while reads and connects still time out.
+        self._http = httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0, pool=None),
                                        limits=httpx.Limits(max_connections=200))
         self._tokens = Tokens(self._http, self.config.token_endpoint)
 
