@@ -26,6 +26,7 @@ from typing import Any
 
 import psutil
 
+from api_edge.webhooks import WEBHOOK_PATH
 from devstack.dev_realm import ORCHESTRATOR_CLIENT_SECRET
 from devstack.kafka import KafkaServer
 from devstack.paths import logs_dir, stack_dir
@@ -172,8 +173,11 @@ class Platform:
     def _start_services(self) -> None:
         ledger = self.data_dir / "simulator" / "ledger.json"
         ledger.parent.mkdir(parents=True, exist_ok=True)
+        # The simulator's webhooks go to the edge, as Braintree's go to a merchant's URL.
         sim = self._service("simulator", ["sim", "--port", str(self.ports["simulator"]),
-                                          "--persist-file", str(ledger)])
+                                          "--persist-file", str(ledger), "--webhook-url",
+                                          f"http://127.0.0.1:{self.ports['edge']}"
+                                          f"{WEBHOOK_PATH}"])
         specs: list[tuple[str, ServiceProcess, Callable[[], bool]]] = [
             ("simulator", sim, lambda: port_open(self.ports["simulator"])),
         ]
