@@ -176,7 +176,12 @@ def status(as_json: bool = typer.Option(False, "--json")) -> None:
         table.add_row(f"dead letters ({channel})",
                       f"{parked['count']}, oldest {parked['oldest_age_s']:.0f}s ago"
                       if parked["count"] else "0")
-    for key in ("kafka_error", "sqs_error", "dlq_error", "worker_error"):
+    drift = report.get("drift")
+    if drift is not None:
+        table.add_row("drift (ledger vs gateway)",
+                      f"{drift['drift']} found, {drift['repaired']} repaired in the last pass "
+                      f"({drift['checked']} orders checked)")
+    for key in ("kafka_error", "sqs_error", "dlq_error", "worker_error", "drift_error"):
         if key in report:
             table.add_row(key, report[key])
     console.print(table)

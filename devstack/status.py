@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import urllib.parse
 import urllib.request
 from datetime import UTC, datetime
 from typing import Any
@@ -69,6 +70,31 @@ def table_sizes(worker_urls: list[str]) -> dict[str, int]:
     return totals
 
 
+def service_token(token_endpoint: str) -> str:
+    """The orchestrator client's token (development credentials) for the worker views."""
+    from devstack.dev_realm import ORCHESTRATOR_CLIENT_ID, ORCHESTRATOR_CLIENT_SECRET
+
+    data = urllib.parse.urlencode({
+        "grant_type": "client_credentials", "client_id": ORCHESTRATOR_CLIENT_ID,
+        "client_secret": ORCHESTRATOR_CLIENT_SECRET}).encode()
+    with urllib.request.urlopen(token_endpoint, data=data, timeout=5) as resp:
+        return str(json.loads(resp.read())["access_token"])
+
+
+def drift_figures(worker_urls: list[str], token: str) -> dict[str, Any]:
+    """The reconciler's last pass on each worker: drift found, repaired, examples."""
+    totals: dict[str, Any] = {"drift": 0, "repaired": 0, "checked": 0, "examples": []}
+    for url in worker_urls:
+        request = urllib.request.Request(f"{url}/reconcile",
+                                         headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(request, timeout=5) as resp:
+            last: dict[str, Any] = json.loads(resp.read())
+        for key in ("drift", "repaired", "checked"):
+            totals[key] += int(last.get(key, 0))
+        totals["examples"] += last.get("examples", [])[:3]
+    return totals
+
+
 def parked_figures(bootstrap: str, endpoint: str) -> dict[str, dict[str, Any]]:
     """Per dead-letter channel: how many records are parked and the oldest one's age."""
     parked = asyncio.run(read_kafka(bootstrap)) + read_sqs(endpoint)
@@ -92,6 +118,11 @@ def collect(state: dict[str, Any]) -> dict[str, Any]:
         report["dead_letters"] = parked_figures(state["kafka"], state["sqs"])
     except Exception as exc:
         report["dlq_error"] = f"{type(exc).__name__}: {exc}"
+    try:
+        report["drift"] = drift_figures(state.get("workers") or [state["worker_views"]],
+                                        service_token(state["token_endpoint"]))
+    except Exception as exc:
+        report["drift_error"] = f"{type(exc).__name__}: {exc}"
     try:
         report["table_sizes"] = table_sizes(state.get("workers") or [state["worker_views"]])
     except Exception as exc:
