@@ -21,13 +21,16 @@ def executor(
     workers: int = typer.Option(1, "--workers", help="Worker processes sharing C"),
     executor_only: bool = typer.Option(False, "--executor-only",
                                        help="Run only the executor agent in the worker"),
+    profile: Path | None = typer.Option(None, "--profile",
+                                        help="Sample the worker with py-spy; collapsed "
+                                             "stacks to this file, stages in the JSON"),
 ) -> None:
     """Executor throughput vs Little's limit C/L, latency, worker memory."""
     from devstack.bench.executor import run_executor_bench
     from streams.settings import ALL_ROLES
 
     roles = ("executor",) if executor_only else ALL_ROLES
-    run_executor_bench(latency_ms, in_flight, requests, json_path, workers, roles)
+    run_executor_bench(latency_ms, in_flight, requests, json_path, workers, roles, profile)
 
 
 @bench_app.command("recovery")

@@ -29,6 +29,7 @@ from devstack.bench.common import (
     percentile,
     rss_mb,
 )
+from devstack.bench.profile import Profiler
 from devstack.kafka import KafkaServer
 from devstack.services import WorkerProcess
 from gateway.simulator.config import SimulatorConfig
@@ -163,8 +164,11 @@ def _mean_gateway_ms(worker: WorkerProcess) -> float | None:
 
 def run_executor_bench(latency_ms: float, in_flight: int, requests: int,
                        json_path: Path | None, workers: int = 1,
-                       roles: tuple[str, ...] = ALL_ROLES) -> dict[str, Any]:
-    """C is the total in-flight cap; with W workers each gets C / W slots."""
+                       roles: tuple[str, ...] = ALL_ROLES,
+                       profile_path: Path | None = None) -> dict[str, Any]:
+    """C is the total in-flight cap; with W workers each gets C / W slots. With
+    `profile_path`, py-spy samples the (first) worker during the run and the result gets
+    its breakdown by stage; the collapsed stacks are written there."""
     if in_flight % workers:
         raise ValueError("--in-flight must be a multiple of --workers")
     tmp = Path(tempfile.mkdtemp(prefix="paystream-bench-"))
@@ -198,7 +202,11 @@ def run_executor_bench(latency_ms: float, in_flight: int, requests: int,
                         "kafka": [kafka.process.pid] if kafka.process else []}
                 before = {k: sum(cpu_seconds(p) for p in v) for k, v in pids.items()}
                 calibration = [calibration_ms()]
+                profiler = (Profiler(pids["worker"][0], profile_path).start()
+                            if profile_path is not None else None)
                 figures = asyncio.run(drive(kafka.bootstrap, requests))
+                if profiler is not None:
+                    figures["worker_profile"] = profiler.stop()
                 calibration.append(calibration_ms())
                 figures["calibration_ms_before_after"] = calibration
                 figures["cpu_ms_per_payment"] = {
