@@ -46,6 +46,9 @@ def outcome(name: str, order_id: str, sequence: int, *, pmt: str = "credit_card"
         "correlation_id": f"corr-{order_id}", "occurred_at": datetime.now(UTC),
         "reason": "refused" if name in ("declined", "failed") else None,
     }
+    if name == "deposited":
+        # The executor's deposit names the authorization it captured against.
+        fields.setdefault("authorized_amount", fields.get("captured_amount", fields.get("amount")))
     for key, value in fields.items():
         data[key] = usd(value) if key.endswith("amount") and isinstance(value, str) else value
     return outcome_adapter.validate_python(data)

@@ -20,7 +20,7 @@ from tables.order_state import OrderState
 from tables.wallet_state import AddMethod, DeleteMethod, UpdateMethod, Wallet
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "core"))
-from core_factories import created, event, usd
+from core_factories import created, event, request, usd
 
 from agents.fulfillment import FulfillmentHandler
 from agents.orders import OrderEventHandler
@@ -58,6 +58,23 @@ async def test_order_handler_applies_out_of_order_and_ignores_duplicates() -> No
     assert again == order
     assert len(ModelTable(table, Order).get("order-1").history) == 2  # type: ignore[union-attr]
     assert rec.anomalies == [] and rec.dead == []
+
+
+async def test_order_handler_keeps_request_keys_with_registered_orders() -> None:
+    handler, table, rec = order_handler()
+    approve = request("approve", usd("100"), key="k-1", payment_method_nonce="fake-nonce",
+                      payment_method_type="credit_card", request_fingerprint="f" * 64)
+    # No registered order yet: nothing to keep the key in (the executor handles the rest).
+    assert await handler.handle("payment-requests", b"order-1", json_bytes(approve)) is None
+    await handler.handle("order-created", b"order-1", json_bytes(created()))
+    order = await handler.handle("payment-requests", b"order-1", json_bytes(approve))
+    assert order is not None and order.request_keys["k-1"].fingerprint == "f" * 64
+    assert order.request_keys["k-1"].payment_id == approve.payment_id
+    # Malformed requests are the executor's to dead-letter, not the order agent's.
+    assert await handler.handle("payment-requests", b"order-1", b"{not json") is None
+    assert rec.dead == []
+    stored = ModelTable(table, Order).get("order-1")
+    assert stored is not None and "k-1" in stored.request_keys
 
 
 async def test_order_handler_publishes_anomalies_and_parks_garbage() -> None:

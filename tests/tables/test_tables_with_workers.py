@@ -116,7 +116,7 @@ async def test_full_lifecycle_per_payment_method_type(
                   # Apple Pay: partial capture, partial refund
                   outcome("approved", ap, 1, pmt="apple_pay", amount="100.00"),
                   outcome("deposited", ap, 2, pmt="apple_pay", amount="60.00",
-                          captured_amount="60.00"),
+                          captured_amount="60.00", authorized_amount="100.00"),
                   outcome("refunded", ap, 3, pmt="apple_pay", amount="20.00",
                           refunded_amount="20.00"),
                   # Google Pay: a decline, a retry that is authorized, then voided
@@ -144,12 +144,14 @@ async def test_full_lifecycle_per_payment_method_type(
     google = await served_everywhere(cluster, gp, "REVERSED", history=3)
     assert [h["to_state"] for h in google["history"]] == ["DECLINED", "AUTHORIZED", "REVERSED"]
 
-    # Fulfillment: one request per deposited order, none for the order never captured.
-    for order_id in (cc, pp, ap):
+    # Fulfillment: one request per order captured in full; none for the order never
+    # captured, nor for the one captured short of its price.
+    for order_id in (cc, pp):
         requests = await eventually(lambda o=order_id: _some(reader.of(
             "fulfillment-requested", o)), what=f"fulfillment for {order_id}")
         assert len(requests) == 1
     assert reader.of("fulfillment-requested", gp) == []
+    assert reader.of("fulfillment-requested", ap) == []
 
 
 async def _some(items: list[Any]) -> list[Any] | None:
