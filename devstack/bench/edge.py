@@ -34,6 +34,7 @@ from devstack.bench.common import (
     machine,
     percentile,
 )
+from devstack.bench.edge_max import find_max
 from devstack.dev_issuer import DevIssuer, run_dev_issuer
 from devstack.dev_realm import ORCHESTRATOR_CLIENT_SECRET
 from devstack.kafka import KafkaServer
@@ -147,7 +148,10 @@ def _queue_depth(endpoint: str) -> int:
     return int(attrs["ApproximateNumberOfMessages"])
 
 
-def run_edge_bench(rps: float, seconds: float, json_path: Path | None) -> dict[str, Any]:
+def run_edge_bench(rps: float, seconds: float, json_path: Path | None,
+                   find_max_step_s: float | None = None) -> dict[str, Any]:
+    """A fixed-rate run; or, with `find_max_step_s`, the highest rate within the p99
+    limit for the edge and for the bare JWT endpoint (devstack.bench.edge_max)."""
     tmp = Path(tempfile.mkdtemp(prefix="paystream-bench-edge-"))
     sqs = ElasticMQServer(tmp / "elasticmq")
     kafka = KafkaServer(tmp / "kafka")
@@ -156,7 +160,7 @@ def run_edge_bench(rps: float, seconds: float, json_path: Path | None) -> dict[s
     try:
         kafka.start()
         with run_dev_issuer() as issuer:
-            result = _run(issuer, sqs, kafka, procs, rps, seconds)
+            result = _run(issuer, sqs, kafka, procs, rps, seconds, find_max_step_s)
     finally:
         for proc in procs:
             proc.stop()
@@ -166,7 +170,8 @@ def run_edge_bench(rps: float, seconds: float, json_path: Path | None) -> dict[s
 
 
 def _run(issuer: DevIssuer, sqs: ElasticMQServer, kafka: KafkaServer,
-         procs: list[ManagedProcess], rps: float, seconds: float) -> dict[str, Any]:
+         procs: list[ManagedProcess], rps: float, seconds: float,
+         find_max_step_s: float | None = None) -> dict[str, Any]:
     views_port, a_port, b_port = free_port(), free_port(), free_port()
     shoppers = [f"cust-bench-{i}" for i in range(SHOPPERS)]
     procs.append(_spawn("views", [
@@ -191,6 +196,8 @@ def _run(issuer: DevIssuer, sqs: ElasticMQServer, kafka: KafkaServer,
 
     tokens = [issuer.mint(subject=s, username=s.removeprefix("cust-"), expires_in=3600)
               for s in shoppers]
+    if find_max_step_s is not None:
+        return _find_max(issuer, procs, facade_url, tokens, rps, find_max_step_s)
     asyncio.run(_load(facade_url, tokens, rps, WARMUP_SECONDS, record=False))
     before = _queue_depth(sqs.endpoint_url)
     # Where the time and the CPU go: on two shared cores the percentiles are mostly
@@ -234,12 +241,49 @@ def _run(issuer: DevIssuer, sqs: ElasticMQServer, kafka: KafkaServer,
     }
 
 
+def _find_max(issuer: DevIssuer, procs: list[ManagedProcess], facade_url: str,
+              tokens: list[str], start_rps: float, step_s: float) -> dict[str, Any]:
+    floor_port = free_port()
+    floor = _spawn("jwt-floor", ["-m", "devstack.bench.jwt_floor", "--port", str(floor_port)],
+                   {"PAYSTREAM_AUTH_ISSUER": issuer.issuer})
+    procs.append(floor)
+    floor_url = f"http://127.0.0.1:{floor_port}"
+    _wait_ready(f"{floor_url}/readyz", [floor])
+    calibration = [calibration_ms()]
+    # The reference first, then stopped so it takes nothing from the edge's run.
+    asyncio.run(_load(floor_url, tokens, start_rps, WARMUP_SECONDS, record=False))
+    reference = find_max(_load, floor_url, tokens, start_rps=start_rps, step_seconds=step_s)
+    floor.stop()
+    calibration.append(calibration_ms())
+    asyncio.run(_load(facade_url, tokens, start_rps, WARMUP_SECONDS, record=False))
+    edge = find_max(_load, facade_url, tokens, start_rps=start_rps, step_seconds=step_s)
+    calibration.append(calibration_ms())
+    ratio = (round(edge["max_rps"] / reference["max_rps"], 3)
+             if edge["max_rps"] and reference["max_rps"] else None)
+    return {
+        "benchmark": "edge-find-max", "edge": edge, "bare_jwt_endpoint": reference,
+        "achieved_over_reference": ratio,
+        "calibration_ms_before_between_after": calibration,
+        "setup": {"edge": "A and B as two uvicorn processes, as in the fixed-rate run",
+                  "bare_jwt_endpoint": "one uvicorn process (uvloop) that reads the body, "
+                                       "verifies the same token with the edge's "
+                                       "TokenVerifier and answers 202"},
+        "machine": machine(),
+    }
+
+
 def edge_command(
     rps: float = typer.Option(300.0, "--rps", help="Arrival rate, requests per second"),
     seconds: float = typer.Option(30.0, "--seconds", help="Duration of the measured run"),
     json_path: Path | None = typer.Option(None, "--json", help="Write the figures here"),
+    find_max: bool = typer.Option(False, "--find-max",
+                                  help="Search the highest rate with p99 < 100 ms, for the "
+                                       "edge and for a bare JWT endpoint; --rps is the "
+                                       "first step"),
+    step_seconds: float = typer.Option(10.0, "--step-seconds",
+                                       help="Length of each --find-max step"),
 ) -> None:
     """Authenticated approve requests through A and B into SQS: rate and latency."""
-    result = run_edge_bench(rps, seconds, json_path)
+    result = run_edge_bench(rps, seconds, json_path, step_seconds if find_max else None)
     if result.get("errors"):
         raise typer.Exit(1)

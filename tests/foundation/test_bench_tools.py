@@ -1,0 +1,47 @@
+"""The benchmarks' own logic: the --find-max search and the profile's stage breakdown."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from devstack.bench.edge_max import find_max, passes
+from devstack.bench.profile import breakdown
+
+
+def test_a_step_passes_only_without_errors_under_the_limit_at_the_rate() -> None:
+    assert passes({"errors": 0, "p99_ms": 99.0, "achieved_rps": 96.0}, 100)
+    assert not passes({"errors": 1, "p99_ms": 10.0, "achieved_rps": 100.0}, 100)
+    assert not passes({"errors": 0, "p99_ms": 100.0, "achieved_rps": 100.0}, 100)
+    assert not passes({"errors": 0, "p99_ms": 10.0, "achieved_rps": 90.0}, 100)
+
+
+def test_find_max_climbs_then_bisects_below_the_knee() -> None:
+    knee = 430.0
+    tried: list[float] = []
+
+    async def load(url: str, tokens: list[str], rps: float, seconds: float,
+                   record: bool) -> dict[str, Any]:
+        if record:
+            tried.append(rps)
+        p99 = 20.0 if rps <= knee else 500.0
+        return {"errors": 0, "p99_ms": p99, "achieved_rps": rps}
+
+    result = find_max(load, "http://x", [], start_rps=200, step_seconds=1)
+    # 200, 250, 312.5, 390.6 pass, 488.3 fails; then 439.5 fails and 415.0 passes.
+    assert [round(r, 1) for r in tried] == [200, 250, 312.5, 390.6, 488.3, 439.5, 415.0]
+    assert result["max_rps"] == 415.0
+
+
+def test_breakdown_charges_stdlib_frames_to_their_caller() -> None:
+    collapsed = "\n".join([
+        'process 1:"python";run (asyncio/events.py:80);'
+        'Http._make_request (braintree/util/http.py:120);parseString (xml/dom/minidom.py:1) 6',
+        'process 1:"python";run (asyncio/events.py:80);send (aiokafka/conn.py:5);'
+        'write (asyncio/selector_events.py:9) 3',
+        'process 1:"python";select (selectors.py:468) 1',
+    ])
+    result = breakdown(collapsed).as_dict()
+    assert result["samples"] == 10
+    assert result["stages_pct"]["braintree SDK (XML, request building)"] == 60.0
+    assert result["stages_pct"]["aiokafka client (fetch, produce, commit)"] == 30.0
+    assert result["top_self_pct"]["parseString (xml/dom/minidom.py)"] == 60.0
