@@ -20,6 +20,11 @@ from pydantic import (
     field_validator,
 )
 
+from api_edge.after_capture_views import (
+    DisputeOnOrderView,
+    PendingOperationView,
+    SettlementView,
+)
 from schemas.money import Money
 from schemas.orders import MerchantReference
 from schemas.payment_request import PaymentKind, PaymentMethodType
@@ -199,6 +204,13 @@ class OrderView(BaseModel):
     merchant_reference: str | None = None
     history: list[HistoryEntryView] = Field(default_factory=list)
     anomalies: list[AnomalyView] = Field(default_factory=list)
+    # After capture: what the authorization still holds for more shipments, settlement,
+    # disputes, and a request still waiting (api_edge.after_capture_views).
+    still_authorized: Money | None = None
+    pending_operation: PendingOperationView | None = None
+    settlement: SettlementView = Field(default_factory=SettlementView)
+    disputes: list[DisputeOnOrderView] = Field(default_factory=list)
+    open_dispute: bool = False
     # Read from the worker for idempotent replays; never shown to clients.
     request_keys: dict[str, RequestKey] = Field(default_factory=dict, exclude=True)
 
