@@ -72,7 +72,8 @@ def cpu_seconds(pid: int, children: bool = True) -> float:
 def histogram_totals(metrics_url: str, metric: str, **labels: str) -> tuple[float, float]:
     """(sum, count) of a Prometheus histogram served at `metrics_url`, over the series
     whose labels match `labels`."""
-    with urllib.request.urlopen(metrics_url, timeout=5) as resp:
+    # Generous: on a saturated machine a metrics scrape can wait seconds for a turn.
+    with urllib.request.urlopen(metrics_url, timeout=30) as resp:
         text = resp.read().decode()
     total = count = 0.0
     for family in text_string_to_metric_families(text):

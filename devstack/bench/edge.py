@@ -47,6 +47,7 @@ from streams.channels import PAYMENT_QUEUE
 SHOPPERS = 20
 WARMUP_SECONDS = 10.0
 METHOD_TOKEN = "pm_bench"
+PRICE = "19.99"
 CHECKOUT_ROUTE = "/v1/checkouts"
 
 
@@ -89,8 +90,10 @@ async def _load(facade_url: str, tokens: list[str], rps: float, seconds: float,
                                      timeout=timeout) as client:
 
         async def one(i: int, due: float) -> None:
-            body = {"order_id": f"bench-{uuid.uuid4().hex[:20]}",
-                    "amount": {"amount": "19.99", "currency": "USD"},
+            # A fresh order of this shopper, registered at PRICE (the fake views answer
+            # bench_<shopper>_<suffix> as one): checkouts need a registered order.
+            body = {"order_id": f"bench_{i % len(tokens)}_{uuid.uuid4().hex[:24]}",
+                    "amount": {"amount": PRICE, "currency": "USD"},
                     "payment_method_token": METHOD_TOKEN}
             headers = {"Authorization": f"Bearer {tokens[i % len(tokens)]}",
                        "Idempotency-Key": uuid.uuid4().hex}
@@ -133,7 +136,8 @@ async def _load(facade_url: str, tokens: list[str], rps: float, seconds: float,
 
 
 def _server_times(a_port: int, b_port: int) -> dict[str, tuple[float, float]]:
-    """(seconds, count) of answered checkouts so far, from A's and B's own histograms."""
+    """(seconds, count) of answered checkouts so far, from A's and B's own histograms;
+    `a_port` is A's internal (ops) port, where its metrics are served."""
     routes = (("facade", a_port, CHECKOUT_ROUTE), ("orchestrator", b_port, f"{INTERNAL}/payments"))
     return {name: histogram_totals(f"http://127.0.0.1:{port}/metrics",
                                    "paystream_http_request_seconds", route=route)
@@ -172,11 +176,12 @@ def run_edge_bench(rps: float, seconds: float, json_path: Path | None,
 def _run(issuer: DevIssuer, sqs: ElasticMQServer, kafka: KafkaServer,
          procs: list[ManagedProcess], rps: float, seconds: float,
          find_max_step_s: float | None = None) -> dict[str, Any]:
-    views_port, a_port, b_port = free_port(), free_port(), free_port()
+    views_port, a_port, b_port, ops_port = free_port(), free_port(), free_port(), free_port()
     shoppers = [f"cust-bench-{i}" for i in range(SHOPPERS)]
     procs.append(_spawn("views", [
         "-m", "devstack.bench.fake_views", "--port", str(views_port),
         *[arg for s in shoppers for arg in ("--customer", f"{s}:{METHOD_TOKEN}")],
+        "--bench-order-price", PRICE,
     ], {}))
     env = {
         "PAYSTREAM_AUTH_ISSUER": issuer.issuer,
@@ -186,6 +191,7 @@ def _run(issuer: DevIssuer, sqs: ElasticMQServer, kafka: KafkaServer,
         "PAYSTREAM_EDGE_SERVICE_CLIENT_SECRET": ORCHESTRATOR_CLIENT_SECRET,
         "PAYSTREAM_EDGE_ORCHESTRATOR_PORT": str(b_port),
         "PAYSTREAM_EDGE_PUBLIC_PORT": str(a_port),
+        "PAYSTREAM_EDGE_OPS_PORT": str(ops_port),
         "PYTHONUNBUFFERED": "1",
     }
     common = ["-m", "api_edge.cli", "--log-level", "warning"]
@@ -207,12 +213,12 @@ def _run(issuer: DevIssuer, sqs: ElasticMQServer, kafka: KafkaServer,
              "kafka": kafka.process.pid if kafka.process else 0, "load_generator": os.getpid()}
     calibration = [calibration_ms()]
     cpu_before = {name: cpu_seconds(pid, children=False) for name, pid in pids.items() if pid}
-    server_before = _server_times(a_port, b_port)
+    server_before = _server_times(ops_port, b_port)
     figures = asyncio.run(_load(facade_url, tokens, rps, seconds, record=True))
     cpu_ms = {name: round((cpu_seconds(pids[name], children=False) - used) * 1000
                           / max(1, figures["requests"]), 3)
               for name, used in cpu_before.items()}
-    server_after = _server_times(a_port, b_port)
+    server_after = _server_times(ops_port, b_port)
     calibration.append(calibration_ms())
     time.sleep(1.0)
     enqueued = _queue_depth(sqs.endpoint_url) - before

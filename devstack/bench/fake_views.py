@@ -20,7 +20,10 @@ from typing import Any
 
 from aiohttp import web
 
-from tables.order_lifecycle import Order
+from devstack.dev_realm import MERCHANT_CLIENT_ID
+from schemas.money import Money
+from schemas.orders import OrderCreated
+from tables.order_lifecycle import Order, apply_order_created
 
 _NONCE_TYPES = (
     ("fake-paypal", "paypal"),
@@ -36,6 +39,10 @@ def _now() -> str:
 class FakeWorkerViews:
     def __init__(self) -> None:
         self.orders: dict[str, Order] = {}
+        # For the edge benchmark: `bench_<i>_<anything>` is a registered order of the
+        # i-th of these customers at this price (see `synthesize_orders`).
+        self.bench_customers: list[str] = []
+        self.bench_price: str | None = None
         self.wallets: dict[str, list[dict[str, Any]]] = {}
         self.requests: list[tuple[str, str]] = []
         self.app = self._build()
@@ -83,10 +90,28 @@ class FakeWorkerViews:
 
     async def _get_order(self, request: web.Request) -> web.Response:
         self._note(request)
-        order = self.orders.get(request.match_info["order_id"])
+        order_id = request.match_info["order_id"]
+        order = self.orders.get(order_id) or self._synthesized(order_id)
         if order is None:
             return web.json_response({"detail": "order not found"}, status=404)
         return web.json_response(order.model_dump(mode="json"))
+
+    def synthesize_orders(self, customers: list[str], price: str) -> None:
+        """Answer `bench_<i>_<suffix>` as a CREATED order of customers[i] at `price`, as if
+        the merchant had registered it: the benchmark's checkouts each need a fresh
+        registered order, and this double does not consume order-created from Kafka."""
+        self.bench_customers = customers
+        self.bench_price = price
+
+    def _synthesized(self, order_id: str) -> Order | None:
+        parts = order_id.split("_", 2)
+        if self.bench_price is None or len(parts) != 3 or parts[0] != "bench" \
+                or not parts[1].isdigit() or int(parts[1]) >= len(self.bench_customers):
+            return None
+        return apply_order_created(None, OrderCreated(
+            order_id=order_id, customer_id=self.bench_customers[int(parts[1])],
+            amount=Money.of(self.bench_price, "USD"), merchant_id=MERCHANT_CLIENT_ID,
+            correlation_id="bench", occurred_at=datetime.now(UTC)))
 
     async def _get_wallet(self, request: web.Request) -> web.Response:
         self._note(request)
@@ -181,11 +206,18 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--customer", action="append", default=[],
                         help="customer_id:token to pre-load a saved card")
+    parser.add_argument("--bench-order-price", default=None,
+                        help="answer bench_<i>_<suffix> as the i-th customer's order at "
+                             "this USD price")
     args = parser.parse_args()
     fake = FakeWorkerViews()
+    customers = []
     for spec in args.customer:
         customer, _, token = spec.partition(":")
         fake.put_method(customer, token=token or None)
+        customers.append(customer)
+    if args.bench_order_price is not None:
+        fake.synthesize_orders(customers, args.bench_order_price)
     web.run_app(fake.app, host="127.0.0.1", port=args.port, access_log=None,
                 print=lambda *_: None)
 

@@ -109,7 +109,7 @@ def _short(frame: str) -> str:
 class Profiler:
     """py-spy recording the given process (and its children) until `stop()`."""
 
-    def __init__(self, pid: int, out: Path, rate: int = 250) -> None:
+    def __init__(self, pid: int, out: Path, rate: int = 100) -> None:
         self.pid = pid
         self.out = out
         self.rate = rate
