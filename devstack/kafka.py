@@ -21,7 +21,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from devstack.jars import SetupError, classpath, java_bin
 from devstack.paths import DEVSTACK_DIR, logs_dir
 from devstack.ports import free_port
-from devstack.process import ManagedProcess
+from devstack.process import ManagedProcess, ServerProcessMixin
 
 # Small heap: the broker sits beside a JVM for ElasticMQ and Python workers on 2 cores.
 KAFKA_HEAP = "-Xms256m -Xmx768m"
@@ -37,7 +37,7 @@ def _cluster_id() -> str:
 
 
 @dataclass
-class KafkaServer:
+class KafkaServer(ServerProcessMixin):
     data_dir: Path
     port: int = field(default_factory=free_port)
     controller_port: int = field(default_factory=free_port)
@@ -126,22 +126,6 @@ class KafkaServer:
         if fmt.returncode != 0:
             raise SetupError(f"kafka storage format failed:\n{fmt.stdout}\n{fmt.stderr}")
 
-    def alive(self) -> bool:
-        return self.process is not None and self.process.alive()
-
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid if self.process is not None and self.process.proc else None
-
-    @property
-    def exit_code(self) -> int | None:
-        return self.process.exit_code if self.process is not None else None
-
-    @property
-    def log_path(self) -> Path:
-        assert self.process is not None, "launch() first"
-        return self.process.log_path
-
     def _wait_ready(self, timeout: float) -> None:
         # The probe's connection errors are expected while the broker boots.
         logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
@@ -161,9 +145,6 @@ class KafkaServer:
         self.stop()
         raise SetupError(f"kafka not ready after {timeout:.0f}s: {last_error!r}")
 
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()
 
 
 async def kafka_ready(bootstrap: str) -> None:

@@ -91,3 +91,29 @@ def stop_group(pgid: int, timeout: float = 20.0) -> None:
         os.killpg(pgid, signal.SIGKILL)
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pgid, 0)
+
+
+class ServerProcessMixin:
+    """What every JVM server of the stack exposes about its one `ManagedProcess`."""
+
+    process: ManagedProcess | None
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.alive()
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None and self.process.proc else None
+
+    @property
+    def exit_code(self) -> int | None:
+        return self.process.exit_code if self.process is not None else None
+
+    @property
+    def log_path(self) -> Path:
+        assert self.process is not None, "launch() first"
+        return self.process.log_path
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()

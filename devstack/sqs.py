@@ -16,7 +16,7 @@ import boto3
 from devstack.jars import SetupError, classpath, java_bin
 from devstack.paths import DEVSTACK_DIR, logs_dir
 from devstack.ports import free_port
-from devstack.process import ManagedProcess
+from devstack.process import ManagedProcess, ServerProcessMixin
 from streams.channels import MAX_RECEIVE_COUNT, PAYMENT_DLQ, PAYMENT_QUEUE, VISIBILITY_TIMEOUT_S
 
 
@@ -29,7 +29,7 @@ def sqs_client(endpoint_url: str):  # type: ignore[no-untyped-def]
 
 
 @dataclass
-class ElasticMQServer:
+class ElasticMQServer(ServerProcessMixin):
     data_dir: Path
     port: int = field(default_factory=free_port)
     persist: bool = False
@@ -105,22 +105,6 @@ queues {{
                                           logs_dir() / f"elasticmq-{self.port}.log")
         self.process.start()
 
-    def alive(self) -> bool:
-        return self.process is not None and self.process.alive()
-
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid if self.process is not None and self.process.proc else None
-
-    @property
-    def exit_code(self) -> int | None:
-        return self.process.exit_code if self.process is not None else None
-
-    @property
-    def log_path(self) -> Path:
-        assert self.process is not None, "launch() first"
-        return self.process.log_path
-
     def _wait_ready(self, timeout: float) -> None:
         assert self.process is not None
         deadline = time.monotonic() + timeout
@@ -138,6 +122,3 @@ queues {{
         self.stop()
         raise SetupError(f"elasticmq not ready after {timeout:.0f}s: {last!r}")
 
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()
