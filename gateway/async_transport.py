@@ -27,7 +27,7 @@ from braintree import exceptions as bt_exc
 from braintree.exceptions.http import connection_error as bt_conn
 from braintree.exceptions.http import timeout_error as bt_timeout
 
-from gateway import sdk_xml
+from gateway import sdk_signatures, sdk_xml
 
 T = TypeVar("T")
 
@@ -66,8 +66,10 @@ class AsyncioHttpStrategy:
         self.config = config
         self.environment = environment
         # Responses parsed on the C XML parser: the SDK's minidom parse was the largest
-        # single cost of a payment in the worker's profile (see gateway.sdk_xml).
+        # single cost of a payment in the worker's profile (see gateway.sdk_xml); the
+        # SDK's per-call parameter check is remembered (gateway.sdk_signatures).
         sdk_xml.install()
+        sdk_signatures.install()
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
