@@ -32,7 +32,7 @@ from api_edge.errors import (
     UnknownPaymentMethodError,
 )
 from api_edge.flow import Actor, Verdict, admit, visible_to
-from api_edge.idempotency import IdempotencyMismatchError, downstream_key
+from api_edge.idempotency import IdempotencyMismatchError, downstream_key, fingerprint
 from api_edge.order_events import OrderEventPublisher, PublishError
 from api_edge.recent_orders import RecentOrders
 from api_edge.worker_views import WorkerRequestError, WorkerUnavailableError, WorkerViews, to_order
@@ -106,7 +106,14 @@ async def register_order(deps: CheckoutDeps, merchant: Actor, key: str,
     registered = OrderRegistered(order_id=order_id, customer_id=body.customer_id,
                                  amount=body.amount, merchant_reference=body.merchant_reference,
                                  status_url=status_url(order_id))
-    existing = await find_order(deps, order_id)
+    try:
+        existing = await find_order(deps, order_id)
+    except DependencyUnavailableError:
+        # Registration does not need the table (a fresh worker cannot even route a key
+        # before its first order is written). A same-key retry with another body while
+        # the table is away publishes an order-created of another event id, which the
+        # order agent records as an anomaly and ignores: the first registration stands.
+        existing = None
     if existing is not None:
         same = (existing.merchant_id, existing.customer_id, existing.expected_amount,
                 existing.merchant_reference) == (merchant.id, body.customer_id, body.amount,
@@ -117,7 +124,8 @@ async def register_order(deps: CheckoutDeps, merchant: Actor, key: str,
     now = deps.clock()
     try:
         await deps.events.publish_created(OrderCreated(
-            event_id=derived_event_id("order-created", downstream), order_id=order_id,
+            event_id=derived_event_id("order-created", downstream, fingerprint(
+                "POST", "orders", body.model_dump(mode="json"))), order_id=order_id,
             customer_id=body.customer_id, amount=body.amount, merchant_id=merchant.id,
             merchant_reference=body.merchant_reference, correlation_id=cid, occurred_at=now))
     except PublishError as exc:

@@ -102,8 +102,15 @@ class Demo:
         if method != "GET":
             headers["Idempotency-Key"] = uuid.uuid4().hex
         headers["X-Correlation-ID"] = f"demo-{self.run_id}-{uuid.uuid4().hex[:8]}"
-        resp = await self.http.request(method, self.edge_url + path, json=body,
-                                       headers=headers)
+        # A careful client: 503 (a dependency away, e.g. workers rebalancing) and 429 are
+        # retried after Retry-After with the same Idempotency-Key, so nothing runs twice.
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            resp = await self.http.request(method, self.edge_url + path, json=body,
+                                           headers=headers)
+            if resp.status_code not in (429, 503) or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(min(float(resp.headers.get("retry-after", "1")), 5.0))
         if resp.status_code != expect:
             raise DemoError(f"{method} {path}: {resp.status_code} {resp.text}")
         return resp.json() if resp.content else {}

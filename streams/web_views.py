@@ -149,12 +149,28 @@ def _routed(app: faust.App, store: ModelTable[Any], match_info: str,
             except (TimeoutError, aiohttp.ClientError):
                 return unavailable(view, "Partition owner unreachable",
                                    "the worker owning this key did not answer; retry shortly")
+            except TypeError:
+                # faust routes by the producer's partition count for the changelog topic;
+                # until the producer has fetched that topic's metadata (a fresh worker
+                # that has not written the table yet) its lookup fails with a TypeError.
+                # Ask for the metadata and let the caller retry.
+                _learn_topic(app, store.table.changelog_topic.get_topic_name())
+                return unavailable(view, "Partition owner unknown",
+                                   "the worker is still learning the table's partitions; "
+                                   "retry shortly")
 
         handler.__name__ = fun.__name__
         handler.__doc__ = fun.__doc__
         return handler
 
     return decorator
+
+
+def _learn_topic(app: faust.App, topic: str) -> None:
+    client: Any = getattr(app.producer, "_ensure_producer", lambda: None)()
+    if client is not None:
+        client.client.add_topic(topic)
+        client.client.force_metadata_update()
 
 
 # ------------------------------------------------------------------------------ orders
