@@ -5,7 +5,8 @@ that survives a slow period of the machine.
 
 Search: open-loop steps of `step_seconds` (each after a short warm-up at its rate), the
 rate growing by `growth` while a step passes; after the first failing step, two bisection
-steps between the last passing and the first failing rate.
+steps between the last passing and the first failing rate. If the first step fails, the
+rate is halved until a step passes.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 P99_LIMIT_MS = 100.0
 MAX_STEPS = 14
+MIN_RPS = 5.0
 
 Load = Callable[[str, list[str], float, float, bool], Coroutine[Any, Any, dict[str, Any]]]
 
@@ -53,8 +55,14 @@ def find_max(load: Load, url: str, tokens: list[str], *, start_rps: float,
             best = rate if best is None else max(best, rate)
         else:
             worst = rate if worst is None else min(worst, rate)
+        if worst is not None and best is None:
+            # Nothing passed yet: halve until something does (or the rate is trivial).
+            if rate / 2 < MIN_RPS:
+                break
+            rate /= 2
+            continue
         if worst is not None:
-            if bisections == 2 or (best is None and rate < 20):
+            if bisections == 2:
                 break
             bisections += 1
         rate = next_rate(best, worst, rate, growth)

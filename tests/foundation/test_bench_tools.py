@@ -45,3 +45,14 @@ def test_breakdown_charges_stdlib_frames_to_their_caller() -> None:
     assert result["stages_pct"]["braintree SDK (XML, request building)"] == 60.0
     assert result["stages_pct"]["aiokafka client (fetch, produce, commit)"] == 30.0
     assert result["top_self_pct"]["parseString (xml/dom/minidom.py)"] == 60.0
+
+
+def test_find_max_halves_down_when_the_first_step_fails() -> None:
+    async def load(url: str, tokens: list[str], rps: float, seconds: float,
+                   record: bool) -> dict[str, Any]:
+        return {"errors": 0, "p99_ms": 20.0 if rps <= 30 else 900.0, "achieved_rps": rps}
+
+    result = find_max(load, "http://x", [], start_rps=200, step_seconds=1)
+    rates = [s["rps"] for s in result["steps"]]
+    assert rates[:4] == [200, 100, 50, 25]
+    assert result["max_rps"] is not None and 25 <= result["max_rps"] <= 30
