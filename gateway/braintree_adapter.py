@@ -16,55 +16,37 @@ import logging
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any, TypeVar
 
 import braintree
-import requests
-from braintree import exceptions as bt_exc
-from braintree.exceptions.http import connection_error as bt_conn
-from braintree.exceptions.http import timeout_error as bt_timeout
 
 from gateway.async_transport import AsyncioHttpStrategy, run_in_greenlet
+from gateway.error_mapping import classify
 from gateway.errors import (
-    AuthenticationGatewayError,
     GatewayConfigurationError,
-    GatewayError,
     GatewayValidationError,
-    IdempotencyKeyInFlightError,
     NotFoundGatewayError,
-    OutcomeUnknownError,
     PermanentGatewayError,
-    TransientGatewayError,
 )
 from gateway.port import (
-    Outcome,
     Transaction,
     TransactionResult,
     VaultedPaymentMethod,
 )
+from gateway.sdk_results import (
+    CUSTOMER_ID_IN_USE,
+    raise_for_errors,
+    to_payment_method,
+    to_result,
+    to_transaction,
+    validation_errors,
+)
 from gateway.settings import GatewaySettings
 from schemas.money import Money
-from schemas.payment_request import PaymentMethodType
 
 log = logging.getLogger("gateway.braintree")
 
 T = TypeVar("T")
-
-_INSTRUMENT_TYPES: dict[str, PaymentMethodType] = {
-    "credit_card": "credit_card",
-    "paypal_account": "paypal",
-    "apple_pay_card": "apple_pay",
-    "android_pay_card": "google_pay",
-}
-_DECLINE_OUTCOMES: dict[str, Outcome] = {
-    "processor_declined": Outcome.PROCESSOR_DECLINED,
-    "settlement_declined": Outcome.PROCESSOR_DECLINED,
-    "gateway_rejected": Outcome.GATEWAY_REJECTED,
-    "failed": Outcome.FAILED,
-}
-KEY_IN_FLIGHT = "915233"
-CUSTOMER_ID_IN_USE = "91609"
 
 
 def build_environment(settings: GatewaySettings) -> braintree.Environment:
@@ -75,190 +57,6 @@ def build_environment(settings: GatewaySettings) -> braintree.Environment:
     host, port = settings.simulator_host_port()
     # Any port but "443" makes the SDK speak plain HTTP, which the simulator serves.
     return braintree.Environment("simulator", host, port, "", False, None)
-
-
-def classify(exc: BaseException, operation: str, *, mutating: bool) -> GatewayError:
-    """Map an SDK / transport exception to the port's error taxonomy."""
-    maybe_applied = OutcomeUnknownError if mutating else TransientGatewayError
-    if isinstance(exc, GatewayError):
-        return exc
-    if isinstance(exc, requests.exceptions.ConnectTimeout | bt_timeout.ConnectTimeoutError):
-        return TransientGatewayError("connect timeout", operation=operation)
-    if isinstance(exc, requests.exceptions.ReadTimeout | bt_timeout.ReadTimeoutError):
-        return maybe_applied("read timeout: the request may have been applied",
-                             operation=operation)
-    if isinstance(exc, requests.exceptions.ConnectionError | bt_conn.ConnectionError):
-        if _never_connected(exc):
-            return TransientGatewayError("connection refused", operation=operation)
-        return maybe_applied("connection lost before the answer arrived", operation=operation)
-    if isinstance(exc, requests.exceptions.ChunkedEncodingError | bt_timeout.TimeoutError):
-        return maybe_applied("incomplete answer", operation=operation)
-    if isinstance(exc, TimeoutError):
-        return maybe_applied("no answer within the timeout", operation=operation)
-    if isinstance(exc, bt_exc.AuthenticationError | bt_exc.AuthorizationError):
-        return AuthenticationGatewayError(
-            f"{type(exc).__name__}: check merchant id and keys", operation=operation)
-    if isinstance(exc, bt_exc.NotFoundError):
-        return NotFoundGatewayError("not found", operation=operation)
-    if isinstance(exc, bt_exc.TooManyRequestsError):
-        return TransientGatewayError("throttled (429)", operation=operation, status=429)
-    if isinstance(exc, bt_exc.ServiceUnavailableError):
-        return TransientGatewayError("service unavailable (503)", operation=operation,
-                                     status=503)
-    if isinstance(exc, bt_exc.ServerError):
-        return _status(maybe_applied, "server error (500)", operation, 500)
-    if isinstance(exc, bt_exc.GatewayTimeoutError):
-        return _status(maybe_applied, "gateway timeout (504)", operation, 504)
-    if isinstance(exc, bt_exc.RequestTimeoutError):
-        return TransientGatewayError("request timeout (408)", operation=operation, status=408)
-    if isinstance(exc, bt_exc.UnexpectedError) and "HTTP_RESPONSE 5" in str(exc):
-        return _status(maybe_applied, str(exc), operation, None)
-    if isinstance(exc, requests.exceptions.RequestException):
-        return maybe_applied(f"transport error: {type(exc).__name__}", operation=operation)
-    # Anything else (a malformed answer, an SDK error we do not know) came after the
-    # request may have been sent: for a mutating call that is an unknown outcome, never
-    # a refusal, because a refusal would be published as a decline.
-    return maybe_applied(f"unexpected {type(exc).__name__}: {exc}", operation=operation)
-
-
-def _status(
-    cls: type[TransientGatewayError], message: str, operation: str, status: int | None
-) -> TransientGatewayError:
-    return cls(message, operation=operation, status=status)
-
-
-def _never_connected(exc: BaseException) -> bool:
-    """True when the TCP connection was never established, so nothing was sent."""
-    seen: set[int] = set()
-    stack: list[Any] = [exc]
-    while stack:
-        cur = stack.pop()
-        if cur is None or id(cur) in seen:
-            continue
-        seen.add(id(cur))
-        name = type(cur).__name__
-        if name in ("NewConnectionError", "ConnectionRefusedError", "NameResolutionError",
-                    "ClientConnectorError"):
-            return True
-        stack.extend([getattr(cur, "reason", None), cur.__cause__, cur.__context__])
-        stack.extend(a for a in getattr(cur, "args", ()) if isinstance(a, BaseException))
-    return False
-
-
-def _aware(value: Any) -> datetime | None:
-    if not isinstance(value, datetime):
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _details(t: Any) -> Any:
-    for attr in ("credit_card_details", "apple_pay_details", "android_pay_card_details",
-                 "paypal_details"):
-        if hasattr(t, attr):
-            return getattr(t, attr)
-    return None
-
-
-def to_transaction(t: Any) -> Transaction:
-    instrument = _INSTRUMENT_TYPES.get(getattr(t, "payment_instrument_type", "") or "")
-    details = _details(t)
-    brand = last_4 = token = None
-    if details is not None and instrument != "paypal":
-        brand = getattr(details, "card_type", None)
-        last_4 = getattr(details, "last_4", None)
-    if details is not None:
-        token = getattr(details, "token", None)
-    history: dict[str, datetime | None] = {}
-    for event in getattr(t, "status_history", None) or []:
-        history.setdefault(event.status, _aware(getattr(event, "timestamp", None)))
-    customer = getattr(t, "customer_details", None)
-    return Transaction(
-        id=t.id,
-        type="credit" if t.type == "credit" else "sale",
-        status=t.status,
-        amount=Money(amount=Decimal(t.amount), currency=t.currency_iso_code),
-        order_id=getattr(t, "order_id", None) or None,
-        payment_method_type=instrument,
-        refunded_transaction_id=getattr(t, "refunded_transaction_id", None) or None,
-        refund_ids=list(getattr(t, "refund_ids", None) or []),
-        merchant_account_id=getattr(t, "merchant_account_id", None),
-        processor_response_code=getattr(t, "processor_response_code", None) or None,
-        processor_response_text=getattr(t, "processor_response_text", None) or None,
-        gateway_rejection_reason=getattr(t, "gateway_rejection_reason", None) or None,
-        card_brand=brand,
-        last_4=last_4,
-        customer_id=getattr(customer, "id", None) or None,
-        payment_method_token=token or None,
-        created_at=_aware(getattr(t, "created_at", None)),
-        updated_at=_aware(getattr(t, "updated_at", None)),
-        authorized_at=history.get("authorized"),
-        submitted_for_settlement_at=history.get("submitted_for_settlement"),
-        settled_at=history.get("settled"),
-        voided_at=history.get("voided"),
-    )
-
-
-def to_payment_method(pm: Any) -> VaultedPaymentMethod:
-    kind: PaymentMethodType
-    if isinstance(pm, braintree.PayPalAccount):
-        kind, brand, last_4 = "paypal", None, None
-    elif isinstance(pm, braintree.ApplePayCard):
-        kind, brand, last_4 = "apple_pay", pm.card_type, pm.last_4
-    elif isinstance(pm, braintree.AndroidPayCard):
-        kind, brand, last_4 = "google_pay", pm.card_type, pm.last_4
-    elif isinstance(pm, braintree.CreditCard):
-        kind, brand, last_4 = "credit_card", pm.card_type, pm.last_4
-    else:
-        raise PermanentGatewayError(f"unsupported payment method {type(pm).__name__}")
-    return VaultedPaymentMethod(
-        token=pm.token,
-        customer_id=getattr(pm, "customer_id", None),
-        type=kind,
-        is_default=bool(getattr(pm, "default", False)),
-        card_brand=brand,
-        last_4=last_4,
-        expiration_month=getattr(pm, "expiration_month", None),
-        expiration_year=getattr(pm, "expiration_year", None),
-        email=getattr(pm, "email", None) if kind == "paypal" else None,
-        created_at=_aware(getattr(pm, "created_at", None)),
-        updated_at=_aware(getattr(pm, "updated_at", None)),
-    )
-
-
-def _validation_errors(result: Any) -> list[GatewayValidationError]:
-    return [GatewayValidationError(code=str(e.code), message=str(e.message),
-                                   attribute=str(e.attribute))
-            for e in result.errors.deep_errors]
-
-
-def _raise_for_errors(result: Any, operation: str) -> None:
-    errors = _validation_errors(result)
-    if any(e.code == KEY_IN_FLIGHT for e in errors):
-        raise IdempotencyKeyInFlightError(result.message, operation=operation)
-    raise PermanentGatewayError(result.message, errors=errors, operation=operation)
-
-
-def to_result(result: Any, operation: str) -> TransactionResult:
-    """Successful and declined results become outcomes; validation errors raise."""
-    if result.is_success:
-        t = result.transaction
-        return TransactionResult(
-            outcome=Outcome.APPROVED, transaction=to_transaction(t),
-            processor_response_code=getattr(t, "processor_response_code", None) or None,
-            processor_response_text=getattr(t, "processor_response_text", None) or None,
-            message="approved",
-        )
-    t = result.transaction
-    if t is None:
-        _raise_for_errors(result, operation)
-    outcome = _DECLINE_OUTCOMES.get(t.status, Outcome.FAILED)
-    return TransactionResult(
-        outcome=outcome, transaction=to_transaction(t),
-        processor_response_code=getattr(t, "processor_response_code", None) or None,
-        processor_response_text=getattr(t, "processor_response_text", None) or None,
-        gateway_rejection_reason=getattr(t, "gateway_rejection_reason", None) or None,
-        message=result.message,
-    )
 
 
 class BraintreeGateway:
@@ -406,7 +204,7 @@ class BraintreeGateway:
             self._sdk.customer.create, params), mutating=True)
         if result.is_success:
             return str(result.customer.id)
-        errors = _validation_errors(result)
+        errors = validation_errors(result)
         if [e.code for e in errors] == [CUSTOMER_ID_IN_USE]:
             # Our customer ids are ours: "already exists" is the success of a retry.
             return customer_id
@@ -421,7 +219,7 @@ class BraintreeGateway:
         result = await self._call("vault_payment_method", functools.partial(
             self._sdk.payment_method.create, params), mutating=True)
         if not result.is_success:
-            _raise_for_errors(result, "vault_payment_method")
+            raise_for_errors(result, "vault_payment_method")
         return to_payment_method(result.payment_method)
 
     async def find_payment_method(self, token: str) -> VaultedPaymentMethod | None:
@@ -454,7 +252,7 @@ class BraintreeGateway:
         result = await self._call("update_payment_method", functools.partial(
             self._sdk.payment_method.update, token, params), mutating=True)
         if not result.is_success:
-            _raise_for_errors(result, "update_payment_method")
+            raise_for_errors(result, "update_payment_method")
         return to_payment_method(result.payment_method)
 
     async def delete_payment_method(self, token: str) -> None:

@@ -19,7 +19,8 @@ from typing import Any, Protocol
 
 import braintree
 
-from gateway.braintree_adapter import build_environment, classify
+from gateway.braintree_adapter import build_environment
+from gateway.error_mapping import classify
 from gateway.errors import GatewayError, NotFoundGatewayError
 from gateway.settings import GatewaySettings
 from schemas.money import Money

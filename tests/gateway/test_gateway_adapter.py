@@ -233,7 +233,7 @@ def test_environment_switch_is_configuration_only(monkeypatch: pytest.MonkeyPatc
 def test_an_unclassified_failure_of_a_mutating_call_is_an_unknown_outcome() -> None:
     from xml.parsers.expat import ExpatError
 
-    from gateway.braintree_adapter import classify
+    from gateway.error_mapping import classify
     from gateway.errors import OutcomeUnknownError, TransientGatewayError
 
     malformed = ExpatError("not well-formed (invalid token): line 1, column 0")
