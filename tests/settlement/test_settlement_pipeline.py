@@ -4,6 +4,7 @@ unsettled capture that waits for the settlement webhook and then runs."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import threading
@@ -76,9 +77,43 @@ def worker(kafka_bootstrap: str, sqs_endpoint: str, sim: SimulatorHandle,
     proc.start()
     try:
         proc.wait_ready()
+        asyncio.run(until_consuming(proc, kafka_bootstrap))
         yield proc
     finally:
         proc.stop()
+
+
+async def until_consuming(worker: WorkerProcess, bootstrap: str) -> None:
+    """A new consumer group reading from "latest" skips what was produced before it got
+    its partitions: probe with small authorizations until one reaches the orders table."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            probe = order_id("probe")
+            await producer.send_and_wait(PAYMENT_REQUESTS, json_bytes(payment_request(
+                probe, "approve", "1.00", nonce="fake-valid-nonce")), key=probe.encode())
+            for _ in range(20):
+                if worker.get_json(f"/orders/{probe}")[0] == 200:
+                    return
+                await asyncio.sleep(0.25)
+        raise AssertionError("the worker never consumed payment-requests")
+    finally:
+        await producer.stop()
+
+
+def payment_request(order_id: str, kind: str, amount: str | None = None, *,
+                    nonce: str | None = None, key: str | None = None) -> PaymentRequest:
+    return PaymentRequest(
+        payment_id=f"pay-{uuid.uuid4().hex[:8]}",
+        idempotency_key=key or f"{order_id}-{kind}-{uuid.uuid4().hex[:6]}",
+        order_id=order_id, customer_id="cust-settle", kind=kind,  # type: ignore[arg-type]
+        amount=Money.of(amount, "USD") if amount else None,
+        payment_method_nonce=nonce if kind == "approve" else None,
+        payment_method_type="credit_card" if kind == "approve" else None,
+        correlation_id=f"corr-{order_id}", requested_at=datetime.now(UTC),
+        requested_by="customer" if kind == "approve" else "merchant")
 
 
 @pytest.fixture
@@ -88,15 +123,7 @@ async def produce(kafka_bootstrap: str) -> AsyncIterator[Callable[..., Any]]:
 
     async def send(order_id: str, kind: str, amount: str | None = None, *,
                    nonce: str | None = None, key: str | None = None) -> None:
-        request = PaymentRequest(
-            payment_id=f"pay-{uuid.uuid4().hex[:8]}",
-            idempotency_key=key or f"{order_id}-{kind}-{uuid.uuid4().hex[:6]}",
-            order_id=order_id, customer_id="cust-settle", kind=kind,  # type: ignore[arg-type]
-            amount=Money.of(amount, "USD") if amount else None,
-            payment_method_nonce=nonce if kind == "approve" else None,
-            payment_method_type="credit_card" if kind == "approve" else None,
-            correlation_id=f"corr-{order_id}", requested_at=datetime.now(UTC),
-            requested_by="customer" if kind == "approve" else "merchant")
+        request = payment_request(order_id, kind, amount, nonce=nonce, key=key)
         await producer.send_and_wait(PAYMENT_REQUESTS, json_bytes(request),
                                      key=order_id.encode())
 
