@@ -16,16 +16,20 @@ which the table then recognises as seen; consumers key on the derived event ids.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from functools import partial
 from typing import Any, Final
 
 import faust
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from agents.record_retry import until_done
 from agents.settlement_flow import due_refunds
-from schemas.notifications import SETTLEMENT_KINDS, GatewayNotification
+from schemas.notifications import (
+    SETTLEMENT_KINDS,
+    FulfillmentHold,
+    GatewayNotification,
+    HoldAction,
+)
 from schemas.types import derived_event_id
 from streams.channels import (
     ANALYTICS_FACTS,
@@ -48,25 +52,11 @@ log = get_logger("paystream.notifications")
 HELD_REFUND_INTERVAL_S: Final = 60.0
 
 
-class FulfillmentHold(BaseModel):
-    """Hold (or release, or cancel) an order's shipments because of a dispute."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    event_id: str
-    event_type: str = "fulfillment-hold"
-    order_id: str
-    dispute_id: str
-    action: str  # hold | release | cancel
-    reason: str
-    occurred_at: datetime
-
-
 def hold_for(change: DisputeChanged) -> FulfillmentHold:
     """Open: hold. Won or expired: release. Lost or accepted (a chargeback): cancel."""
     state = change.dispute.state
-    action = ("hold" if state == OPEN_DISPUTE
-              else "cancel" if state in CHARGEBACK_STATES else "release")
+    action: HoldAction = ("hold" if state == OPEN_DISPUTE
+                          else "cancel" if state in CHARGEBACK_STATES else "release")
     return FulfillmentHold(
         event_id=derived_event_id("fulfillment-hold", change.event_id), order_id=change.order_id,
         dispute_id=change.dispute.dispute_id, action=action,

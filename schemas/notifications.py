@@ -69,6 +69,24 @@ class GatewayNotification(BaseModel):
         return self.order_id or self.dispute_id or self.disbursement_id or self.notification_id
 
 
+HoldAction = Literal["hold", "release", "cancel"]
+
+
+class FulfillmentHold(BaseModel):
+    """Hold, release or cancel an order's shipments because of a dispute
+    (`fulfillment-holds`, keyed by order id; event id derived from the dispute change)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    event_id: NonEmptyStr
+    event_type: Literal["fulfillment-hold"] = "fulfillment-hold"
+    order_id: NonEmptyStr
+    dispute_id: NonEmptyStr
+    action: HoldAction
+    reason: NonEmptyStr
+    occurred_at: UtcDatetime
+
+
 def notification_id(kind: str, subject_id: str, timestamp: str) -> str:
     """The one identity of a notification: a replay (same kind, subject, time) gets it again."""
     return derived_event_id("gateway-notification", kind, subject_id, timestamp)
@@ -78,7 +96,9 @@ __all__ = [
     "DISPUTE_KINDS",
     "NOTIFICATION_KINDS",
     "SETTLEMENT_KINDS",
+    "FulfillmentHold",
     "GatewayNotification",
+    "HoldAction",
     "NotificationKind",
     "notification_id",
 ]
