@@ -37,11 +37,14 @@ def executor(
 def recovery(
     orders: int = typer.Option(100_000, "--orders", help="Orders in the changelog"),
     json_path: Path | None = typer.Option(None, "--json", help="Write the figures here"),
+    profile: Path | None = typer.Option(None, "--profile",
+                                        help="Sample the rebuilding worker with py-spy; "
+                                             "collapsed stacks to this file"),
 ) -> None:
     """Time and memory to rebuild the order table from its changelog."""
     from devstack.bench.recovery import run_recovery_bench
 
-    run_recovery_bench(orders, json_path)
+    run_recovery_bench(orders, json_path, profile_path=profile)
 
 
 @bench_app.command("e2e")

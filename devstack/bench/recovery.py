@@ -28,6 +28,7 @@ import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from devstack.bench.common import calibration_ms, emit, machine, rss_mb
+from devstack.bench.profile import Profiler
 from devstack.kafka import KafkaServer
 from devstack.services import WorkerProcess
 from schemas.money import Money
@@ -108,15 +109,22 @@ class _PeakRss:
         self._thread.join()
 
 
-def _timed_start(env: dict[str, str], datadir: Path, log: Path) -> tuple[WorkerProcess, float,
-                                                                          float]:
+def _timed_start(env: dict[str, str], datadir: Path, log: Path,
+                 profile: dict[str, Any] | None = None) -> tuple[WorkerProcess, float, float]:
+    """Start a worker and time it to ready; with `profile` ({"path": Path}), py-spy
+    samples it from start to ready and the breakdown is added to `profile`."""
     worker = WorkerProcess(env, datadir, log)
     began = time.monotonic()
     worker.start()
     assert worker.proc is not None
+    profiler = Profiler(worker.proc.pid, profile["path"]).start() if profile else None
     with _PeakRss(worker.proc.pid) as peak:
         worker.wait_ready(timeout=900)
-    return worker, round(time.monotonic() - began, 2), peak.peak
+    elapsed = round(time.monotonic() - began, 2)
+    if profiler is not None and profile is not None:
+        profile.update(profiler.stop())
+        profile["path"] = str(profile["path"])
+    return worker, elapsed, peak.peak
 
 
 async def raw_read_s(bootstrap: str, topic: str, records: int) -> float:
@@ -141,7 +149,7 @@ async def raw_read_s(bootstrap: str, topic: str, records: int) -> float:
 
 
 def run_recovery_bench(orders: int = 100_000, json_path: Path | None = None,
-                       partitions: int = 4) -> dict[str, Any]:
+                       partitions: int = 4, profile_path: Path | None = None) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="paystream-bench-recovery-"))
     kafka = KafkaServer(tmp / "kafka")
     kafka.start()
@@ -159,7 +167,8 @@ def run_recovery_bench(orders: int = 100_000, json_path: Path | None = None,
         calibration = [calibration_ms()]
         raw_s = asyncio.run(raw_read_s(kafka.bootstrap, changelog, orders))
 
-        worker, ready_s, peak_mb = _timed_start(env, tmp / "w2", tmp / "w2.log")
+        profile = {"path": profile_path} if profile_path is not None else None
+        worker, ready_s, peak_mb = _timed_start(env, tmp / "w2", tmp / "w2.log", profile)
         try:
             assert worker.proc is not None
             loaded_mb = rss_mb(worker.proc.pid)
@@ -183,6 +192,7 @@ def run_recovery_bench(orders: int = 100_000, json_path: Path | None = None,
             "raw_aiokafka_read_and_parse_s": raw_s,
             "rebuild_over_raw_read": round((ready_s - baseline_s) / raw_s, 2) if raw_s else None,
             "calibration_ms_before_after": calibration,
+            **({"worker_profile": profile} if profile else {}),
             "rss_loaded_mb": loaded_mb,
             "rss_peak_mb": peak_mb,
             "sample_served": f"{served}/{len(sample)}",
