@@ -15,7 +15,6 @@ which the table then recognises as seen; consumers key on the derived event ids.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import partial
 from typing import Any, Final
 
@@ -31,19 +30,13 @@ from schemas.notifications import (
     HoldAction,
 )
 from schemas.types import derived_event_id
-from streams.channels import (
-    ANALYTICS_FACTS,
-    FULFILLMENT_HOLDS,
-    GATEWAY_NOTIFICATIONS,
-    ORDER_DISPUTES,
-    PAYMENT_REQUESTS,
-)
 from streams.logs import get_logger
 from streams.publisher import send_and_wait
+from streams.topics import declare_notification_topics
 from tables.after_capture import CHARGEBACK_STATES, OPEN_DISPUTE, DisputeChanged, apply_notification
 from tables.analytics import AnalyticsFact, window_key
 from tables.model_table import ModelTable
-from tables.order_lifecycle import Order
+from tables.order_record import Order
 from tables.payment_ledger import PaymentLedgerEntry
 
 log = get_logger("paystream.notifications")
@@ -70,30 +63,6 @@ def dispute_fact(change: DisputeChanged) -> AnalyticsFact:
         event_id=change.event_id, event_type=f"dispute-{change.dispute.state}",
         request_kind=None, currency=amount.currency if amount else None,
         amount=amount.amount if amount else None, occurred_at=change.occurred_at)
-
-
-@dataclass(frozen=True)
-class NotificationTopics:
-    notifications: faust.TopicT
-    # The same topic read by the executor's agent (faust wants one topic object per agent).
-    settlements: faust.TopicT
-    order_disputes: faust.TopicT
-    dispute_holds: faust.TopicT
-    fulfillment_holds: faust.TopicT
-    payment_requests: faust.TopicT
-    analytics_facts: faust.TopicT
-
-
-def declare_notification_topics(app: faust.App, partitions: int) -> NotificationTopics:
-    def topic(name: str) -> faust.TopicT:
-        return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw",
-                         value_serializer="raw", partitions=partitions)
-
-    return NotificationTopics(
-        notifications=topic(GATEWAY_NOTIFICATIONS), settlements=topic(GATEWAY_NOTIFICATIONS),
-        order_disputes=topic(ORDER_DISPUTES), dispute_holds=topic(ORDER_DISPUTES),
-        fulfillment_holds=topic(FULFILLMENT_HOLDS), payment_requests=topic(PAYMENT_REQUESTS),
-        analytics_facts=topic(ANALYTICS_FACTS))
 
 
 class OrderNotificationHandler:

@@ -36,13 +36,13 @@ from streams.settings import WorkerSettings
 from streams.topics import Topics
 from tables.model_table import ModelTable
 from tables.order_lifecycle import (
-    Order,
     anomaly_events,
     apply_order_created,
     apply_outcome,
     apply_pending,
     apply_reported_anomaly,
 )
+from tables.order_record import Order
 from tables.request_keys import record_request
 from tables.worker_tables import orders_table
 

@@ -14,7 +14,7 @@ from enum import StrEnum
 
 from schemas.money import Money
 from schemas.payment_request import PaymentKind, RequestedBy
-from tables.order_lifecycle import Order
+from tables.order_record import Order
 from tables.order_state import check_request
 from tables.roles import role_refusal
 

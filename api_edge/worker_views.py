@@ -32,7 +32,7 @@ from api_edge.upstream import (
     UpstreamTimeoutError,
     UpstreamUnavailableError,
 )
-from tables.order_lifecycle import Order
+from tables.order_record import Order
 
 
 class WorkerUnavailableError(Exception):

@@ -16,6 +16,7 @@ from pydantic.json_schema import models_json_schema
 
 from schemas.dead_letter import DeadLetter
 from schemas.money import Money
+from schemas.notifications import FulfillmentHold, GatewayNotification
 from schemas.orders import FulfillmentRequested, OrderAnomaly, OrderCreated
 from schemas.outcomes import (
     OutcomeEvent,
@@ -45,6 +46,8 @@ MESSAGES: Final[dict[str, type[BaseModel]]] = {
     "payment-declined": PaymentDeclined,
     "payment-failed": PaymentFailed,
     "payment-pending": PaymentPending,
+    "gateway-notification": GatewayNotification,
+    "fulfillment-hold": FulfillmentHold,
     "order-created": OrderCreated,
     "order-anomaly": OrderAnomaly,
     "fulfillment-requested": FulfillmentRequested,
@@ -67,6 +70,10 @@ TOPICS: Final[dict[str, tuple[type[BaseModel], str]]] = {
     "order-created": (OrderCreated, "An order awaiting payment."),
     "order-anomalies": (OrderAnomaly, "Outcome events the order lifecycle could not apply."),
     "fulfillment-requested": (FulfillmentRequested, "A paid order ready to ship."),
+    "gateway-notifications": (GatewayNotification, "Verified Braintree webhooks: settlement, "
+                              "settlement declined, disputes, disbursements."),
+    "fulfillment-holds": (FulfillmentHold, "Hold, release or cancel shipments because of a "
+                          "dispute."),
 }
 
 SQS_QUEUES: Final[dict[str, tuple[type[BaseModel], str]]] = {

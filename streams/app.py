@@ -27,7 +27,7 @@ from streams.view_auth import view_guard
 from streams.web_views import register_analytics_views, register_order_views, register_wallet_views
 from tables.analytics import AnalyticsWindow
 from tables.model_table import ModelTable
-from tables.order_lifecycle import Order
+from tables.order_record import Order
 from tables.payment_ledger import InFlightRecord, PaymentLedgerEntry
 from tables.pending import PendingPolicy
 from tables.wallet_state import Wallet

@@ -14,9 +14,12 @@ import faust
 
 from streams.channels import (
     ANALYTICS_FACTS,
+    FULFILLMENT_HOLDS,
     FULFILLMENT_REQUESTED,
+    GATEWAY_NOTIFICATIONS,
     ORDER_ANOMALIES,
     ORDER_CREATED,
+    ORDER_DISPUTES,
     OUTCOME_TOPICS,
     PAYMENT_DEPOSITED,
     PAYMENT_PENDING,
@@ -75,3 +78,27 @@ def declare_topics(app: faust.App, partitions: int) -> Topics:
         all_outcomes=source(*OUTCOME_TOPICS),
         deposits=source(PAYMENT_DEPOSITED),
     )
+
+
+@dataclass(frozen=True)
+class NotificationTopics:
+    notifications: faust.TopicT
+    # The same topic read by the executor's agent (faust wants one topic object per agent).
+    settlements: faust.TopicT
+    order_disputes: faust.TopicT
+    dispute_holds: faust.TopicT
+    fulfillment_holds: faust.TopicT
+    payment_requests: faust.TopicT
+    analytics_facts: faust.TopicT
+
+
+def declare_notification_topics(app: faust.App, partitions: int) -> NotificationTopics:
+    def topic(name: str) -> faust.TopicT:
+        return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw",
+                         value_serializer="raw", partitions=partitions)
+
+    return NotificationTopics(
+        notifications=topic(GATEWAY_NOTIFICATIONS), settlements=topic(GATEWAY_NOTIFICATIONS),
+        order_disputes=topic(ORDER_DISPUTES), dispute_holds=topic(ORDER_DISPUTES),
+        fulfillment_holds=topic(FULFILLMENT_HOLDS), payment_requests=topic(PAYMENT_REQUESTS),
+        analytics_facts=topic(ANALYTICS_FACTS))

@@ -76,7 +76,8 @@ from streams.view_auth import ViewGuard
 from streams.view_availability import keep_retryable, recovery_refusal, unavailable
 from tables.analytics import AnalyticsWindow, parse_window_key, window_key
 from tables.model_table import ModelTable
-from tables.order_lifecycle import Order, order_view
+from tables.order_lifecycle import order_view
+from tables.order_record import Order
 from tables.wallet_state import (
     AddMethod,
     DeleteMethod,

@@ -25,7 +25,7 @@ from schemas.notifications import GatewayNotification
 from schemas.types import derived_event_id
 
 if TYPE_CHECKING:
-    from tables.order_lifecycle import Order
+    from tables.order_record import Order
 
 MAX_SEEN_NOTIFICATIONS: Final = 128
 

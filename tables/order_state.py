@@ -15,7 +15,7 @@ from schemas.money import Money
 from schemas.payment_request import PaymentKind
 
 if TYPE_CHECKING:
-    from tables.order_lifecycle import Order
+    from tables.order_record import Order
 
 
 class OrderState(StrEnum):

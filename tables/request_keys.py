@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from schemas.payment_request import PaymentKind, PaymentRequest
 
 if TYPE_CHECKING:
-    from tables.order_lifecycle import Order
+    from tables.order_record import Order
 
 # Keys are promised for 24 hours; an order sees a handful of requests in that time, so
 # a few dozen is generous and keeps the record small (Kafka's message limit is 1 MB).

@@ -21,7 +21,7 @@ import faust
 from schemas.orders import FulfillmentRequested
 from tables.analytics import AnalyticsWindow
 from tables.model_table import ModelTable, declare_model_table
-from tables.order_lifecycle import Order
+from tables.order_record import Order
 from tables.payment_ledger import InFlightRecord, PaymentLedgerEntry
 from tables.wallet_state import Wallet
 

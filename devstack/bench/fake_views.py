@@ -23,7 +23,8 @@ from aiohttp import web
 from devstack.dev_realm import MERCHANT_CLIENT_ID
 from schemas.money import Money
 from schemas.orders import OrderCreated
-from tables.order_lifecycle import Order, apply_order_created
+from tables.order_lifecycle import apply_order_created
+from tables.order_record import Order
 
 _NONCE_TYPES = (
     ("fake-paypal", "paypal"),

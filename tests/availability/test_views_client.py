@@ -15,7 +15,8 @@ from api_edge.errors import DependencyUnavailableError
 from api_edge.problems import problem_for
 from api_edge.upstream import UpstreamResponse, UpstreamTimeoutError, UpstreamUnavailableError
 from api_edge.worker_views import WorkerUnavailableError, WorkerViews
-from tables.order_lifecycle import new_order, order_view
+from tables.order_lifecycle import order_view
+from tables.order_record import new_order
 
 RECOVERING = UpstreamResponse(
     503, {"retry-after": "1", "content-type": "application/problem+json"},

@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaProducer
 from devstack.ports import port_open
 from devstack.services import WorkerProcess
 from streams.provision import ensure_topics
-from tables.order_lifecycle import new_order
+from tables.order_record import new_order
 from tables.worker_tables import ORDERS_TABLE
 
 PARTITIONS = 4

@@ -8,7 +8,8 @@ from schemas.money import Money
 from schemas.orders import OrderCreated
 from schemas.outcomes import OutcomeEvent, outcome_adapter
 from schemas.payment_request import PaymentKind, PaymentRequest
-from tables.order_lifecycle import Order, apply_order_created, apply_outcome
+from tables.order_lifecycle import apply_order_created, apply_outcome
+from tables.order_record import Order
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 ORDER = "order-1"

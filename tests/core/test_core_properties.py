@@ -14,7 +14,8 @@ from schemas.money import Money, MoneyError
 from schemas.orders import OrderCreated
 from schemas.outcomes import OutcomeEvent
 from schemas.payment_request import PAYMENT_KINDS, PaymentKind, PaymentRequest
-from tables.order_lifecycle import Order, apply_order_created, apply_outcome
+from tables.order_lifecycle import apply_order_created, apply_outcome
+from tables.order_record import Order
 from tables.order_state import OrderState
 from tables.payment_ledger import (
     GatewayResult,

@@ -7,14 +7,8 @@ from schemas.money import Money
 from schemas.orders import OrderStateName
 from schemas.outcomes import OutcomeEvent
 from schemas.payment_request import PaymentKind
-from tables.order_lifecycle import (
-    MAX_PENDING,
-    Order,
-    anomaly_events,
-    apply_order_created,
-    apply_outcome,
-    skip_gap,
-)
+from tables.order_lifecycle import anomaly_events, apply_order_created, apply_outcome, skip_gap
+from tables.order_record import MAX_PENDING, Order
 from tables.order_state import ALLOWED_KINDS, OrderState, allows, check_request
 
 

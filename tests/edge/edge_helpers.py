@@ -30,7 +30,8 @@ from schemas.orders import OrderCreated
 from schemas.outcomes import SUCCESS_EVENT_FOR_KIND
 from schemas.payment_request import PaymentRequest
 from streams.channels import ORDER_CREATED
-from tables.order_lifecycle import Order, apply_order_created, apply_outcome
+from tables.order_lifecycle import apply_order_created, apply_outcome
+from tables.order_record import Order
 
 PROBLEM_JSON = "application/problem+json"
 

@@ -19,7 +19,7 @@ from api_edge.idempotency import (
 )
 from schemas.money import Money
 from schemas.payment_request import PaymentRequest
-from tables.order_lifecycle import Order
+from tables.order_record import Order
 from tables.order_state import OrderState
 from tables.payment_ledger import PaymentLedgerEntry
 from tables.payment_plan import Capture, Decline, Void, plan_request

@@ -40,7 +40,7 @@ def test_a_restarted_platform_serves_every_earlier_order_and_fresh_starts_clean(
         demo = run_demo(first)
         assert demo.returncode == 0, demo.stdout[-4000:] + demo.stderr[-2000:]
         orders = demo_orders(state)
-        assert len(orders) == 5
+        assert len(orders) >= 5  # the five checkout scenarios, then the after-capture ones
         before = {}
         for order_id in orders:
             status, view = _order(state, order_id)

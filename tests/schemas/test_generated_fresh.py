@@ -7,10 +7,18 @@ from typer.testing import CliRunner
 
 from schemas.cli import schemas_app
 from schemas.generate import GENERATED_DIR, TOPICS, render, stale_files
-from streams.channels import ALL_TOPICS, ANALYTICS_FACTS, WALLET_COMMANDS, WALLET_REPLIES
+from streams.channels import (
+    ALL_TOPICS,
+    ANALYTICS_FACTS,
+    ORDER_DISPUTES,
+    WALLET_COMMANDS,
+    WALLET_REPLIES,
+)
 
 # Every topic but the workers' internal ones is a published contract.
-CONTRACT_TOPICS = set(ALL_TOPICS) - {WALLET_COMMANDS, WALLET_REPLIES, ANALYTICS_FACTS}
+# order-disputes carries the order table's own view of a dispute (tables.after_capture).
+CONTRACT_TOPICS = set(ALL_TOPICS) - {WALLET_COMMANDS, WALLET_REPLIES, ANALYTICS_FACTS,
+                                     ORDER_DISPUTES}
 
 
 def test_generated_files_are_fresh() -> None:

@@ -16,7 +16,7 @@ from schemas.notifications import GatewayNotification, notification_id
 from schemas.payment_request import PaymentRequest
 from tables.after_capture import DisputeChanged
 from tables.model_table import ModelTable
-from tables.order_lifecycle import Order, new_order
+from tables.order_record import Order, new_order
 from tables.payment_ledger import PaymentLedgerEntry, with_deferred_refund
 
 T0 = datetime(2025, 3, 1, tzinfo=UTC)

@@ -26,7 +26,8 @@ from schemas.money import Money
 from schemas.notifications import GatewayNotification
 from schemas.outcomes import outcome_adapter
 from tables.after_capture import apply_notification
-from tables.order_lifecycle import Order, apply_outcome, new_order, order_view
+from tables.order_lifecycle import apply_outcome, order_view
+from tables.order_record import Order, new_order
 
 
 class Receiver:

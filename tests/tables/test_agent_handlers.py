@@ -15,7 +15,7 @@ from schemas.codec import json_bytes
 from schemas.dead_letter import DeadLetter
 from schemas.orders import FulfillmentRequested, OrderAnomaly
 from tables.model_table import ModelTable
-from tables.order_lifecycle import Order
+from tables.order_record import Order
 from tables.order_state import OrderState
 from tables.wallet_state import AddMethod, DeleteMethod, UpdateMethod, Wallet
 
