@@ -30,18 +30,15 @@ import hmac
 import json
 import os
 import secrets
-import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import parse_qs, unquote_plus
 
 import jwt
-import uvicorn
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 
@@ -395,46 +392,3 @@ def _oauth_error(exc: OAuthError) -> JSONResponse:
         headers["WWW-Authenticate"] = 'Basic realm="paystream"'
     return JSONResponse({"error": exc.error, "error_description": exc.description},
                         status_code=exc.status, headers=headers)
-
-
-@contextmanager
-def run_dev_issuer(
-    port: int | None = None,
-    *,
-    realm: str = DEFAULT_REALM,
-    key_file: Path | None = None,
-    startup_timeout: float = 15.0,
-    **issuer_options: Any,
-) -> Iterator[DevIssuer]:
-    """Serve a DevIssuer on 127.0.0.1 (a free port unless `port` is given) in a thread.
-
-    The socket is bound before the issuer is built, so its URL is known up front and no
-    other process can take the port in between.
-    """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind(("127.0.0.1", port or 0))
-        sock.listen(128)
-    except OSError:
-        sock.close()
-        raise
-    bound_port = int(sock.getsockname()[1])
-    issuer = DevIssuer(f"http://127.0.0.1:{bound_port}", realm, key_file=key_file,
-                       **issuer_options)
-    config = uvicorn.Config(issuer.app, log_level="warning", access_log=False, lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
-                              name=f"dev-issuer-{bound_port}", daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + startup_timeout
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"dev issuer did not start on 127.0.0.1:{bound_port}")
-            time.sleep(0.02)
-        yield issuer
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()

@@ -35,7 +35,8 @@ from devstack.bench.common import (
     percentile,
 )
 from devstack.bench.edge_max import find_max
-from devstack.dev_issuer import DevIssuer, run_dev_issuer
+from devstack.dev_issuer import DevIssuer
+from devstack.dev_issuer_server import run_dev_issuer
 from devstack.dev_realm import ORCHESTRATOR_CLIENT_SECRET
 from devstack.kafka import KafkaServer
 from devstack.paths import REPO_ROOT, logs_dir

@@ -26,7 +26,8 @@ from api_edge.settings import EdgeSettings
 from api_edge.token_cache import CachingTokenVerifier
 from api_edge.upstream import HttpxUpstream
 from devstack.bench.fake_views import FakeWorkerViews, run_fake_views
-from devstack.dev_issuer import DevIssuer, run_dev_issuer
+from devstack.dev_issuer import DevIssuer
+from devstack.dev_issuer_server import run_dev_issuer
 from devstack.dev_realm import ORCHESTRATOR_CLIENT_SECRET
 from devstack.sqs import sqs_client
 

@@ -10,7 +10,8 @@ import pytest
 from edge_auth_helpers import MIN_REFRESH_SECONDS, FakeClock, build_app
 
 from api_edge.auth import AuthSettings, JwksCache, TokenVerifier
-from devstack.dev_issuer import DevIssuer, run_dev_issuer
+from devstack.dev_issuer import DevIssuer
+from devstack.dev_issuer_server import run_dev_issuer
 
 ClientFactory = Callable[[str, FakeClock], AbstractAsyncContextManager[httpx.AsyncClient]]
 

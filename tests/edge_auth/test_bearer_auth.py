@@ -14,7 +14,8 @@ from edge_auth.broken_tokens import mint_alg_none, mint_hs256_with_public_key, m
 from edge_auth_helpers import MIN_REFRESH_SECONDS, PROBLEM_JSON, FakeClock, bearer
 
 from api_edge.auth import PAYMENTS_READ, PAYMENTS_WRITE, WALLET_READ
-from devstack.dev_issuer import DevIssuer, run_dev_issuer
+from devstack.dev_issuer import DevIssuer
+from devstack.dev_issuer_server import run_dev_issuer
 
 ClientFactory = Callable[[str, FakeClock], AbstractAsyncContextManager[httpx.AsyncClient]]
 OWN_PAYMENTS = "/customers/cust-shopper1/payments"

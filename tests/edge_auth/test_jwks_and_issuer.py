@@ -19,8 +19,8 @@ from api_edge.auth import (
 )
 from devstack.dev_issuer import (
     DevIssuer,
-    run_dev_issuer,
 )
+from devstack.dev_issuer_server import run_dev_issuer
 from devstack.dev_realm import ORCHESTRATOR_CLIENT_ID, ORCHESTRATOR_CLIENT_SECRET
 
 
