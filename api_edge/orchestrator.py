@@ -153,7 +153,7 @@ async def merchant_write(w: Write = Depends(any_write)) -> Write:
     return w
 
 
-async def shopper_subject(actor: Actor = Depends(caller_actor)) -> str:
+async def acting_shopper(actor: Actor = Depends(caller_actor)) -> str:
     if actor.is_merchant:
         raise OperationForbiddenError("the wallet belongs to the shopper")
     return actor.id
@@ -258,7 +258,7 @@ def create_orchestrator_app(settings: EdgeSettings | None = None, *,
 
     @app.get(f"{INTERNAL}/wallet/methods", response_model=WalletView, responses=errors,
              tags=["wallet"])
-    async def list_methods(customer_id: str = Depends(shopper_subject),
+    async def list_methods(customer_id: str = Depends(acting_shopper),
                            deps: OrchestratorDeps = Depends(_deps)) -> JSONResponse:
         with wallet_errors():
             methods = await deps.views.list_methods(customer_id)
@@ -278,7 +278,7 @@ def create_orchestrator_app(settings: EdgeSettings | None = None, *,
 
     @app.get(f"{INTERNAL}/wallet/methods/{{token}}", response_model=PaymentMethodView,
              responses=errors, tags=["wallet"])
-    async def get_method(token: MethodToken, customer_id: str = Depends(shopper_subject),
+    async def get_method(token: MethodToken, customer_id: str = Depends(acting_shopper),
                          deps: OrchestratorDeps = Depends(_deps)) -> JSONResponse:
         with wallet_errors():
             method = await deps.views.get_method(customer_id, token)

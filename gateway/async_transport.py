@@ -68,8 +68,8 @@ class AsyncioHttpStrategy:
         # Responses parsed on the C XML parser: the SDK's minidom parse was the largest
         # single cost of a payment in the worker's profile (see gateway.sdk_xml); the
         # SDK's per-call parameter check is remembered (gateway.sdk_signatures).
-        sdk_xml.install()
-        sdk_signatures.install()
+        sdk_xml.install_fast_parser()
+        sdk_signatures.install_signature_memo()
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -38,6 +38,6 @@ def verify_keys(params: Any, signature: Any) -> None:
         raise KeyError(verdict)
 
 
-def install() -> None:
+def install_signature_memo() -> None:
     """Route the SDK's parameter checks through `verify_keys` (idempotent)."""
     Resource.verify_keys = staticmethod(verify_keys)

@@ -7,7 +7,7 @@ dict from `xml.etree.ElementTree` (expat feeding C-built elements), rule for rul
 SDK's `braintree.util.parser.Parser` does it; tests/gateway/test_sdk_xml.py checks both
 give equal results on the simulator's answers and on edge cases of the format.
 
-`install()` points the SDK's HTTP layer at it. The SDK still builds every request and
+`install_fast_parser()` points the SDK's HTTP layer at it. The SDK still builds every request and
 turns every parsed dict into its result objects; only the XML-to-dict step is ours.
 """
 
@@ -93,6 +93,6 @@ class _FastXmlUtil(XmlUtil):
         return parse(xml)
 
 
-def install() -> None:
+def install_fast_parser() -> None:
     """Make the SDK's HTTP layer parse responses with `parse` (idempotent)."""
     bt_http.XmlUtil = _FastXmlUtil

@@ -24,7 +24,7 @@ RETRY_AFTER_S: Final = 1
 PROBLEM_JSON: Final = "application/problem+json"
 
 
-def unavailable(view: View, title: str, detail: str) -> Response:
+def unavailable_response(view: View, title: str, detail: str) -> Response:
     """503, retryable: problem+json with Retry-After."""
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": 503,
                             "detail": detail, "retry_after": RETRY_AFTER_S}
@@ -38,7 +38,7 @@ def recovery_refusal(app: faust.App | AppT, view: View) -> Response | None:
     # assignment, the rebalance and the recovery state.
     if is_ready(cast(faust.App, app)) and app.tables.actives_ready:
         return None
-    return unavailable(view, "Tables recovering",
+    return unavailable_response(view, "Tables recovering",
                        "this worker is rebalancing or restoring its tables; retry shortly")
 
 

@@ -45,7 +45,7 @@ valid one, 403 without the view's scope (`orders:read` for orders and analytics,
 `wallet:admin` for wallets). Forwarded requests keep the Authorization header.
 
 Every error is JSON: {"error": {"status", "title", "detail"}}; 404 for unknown keys,
-400 for malformed input, 422 when the vault refuses, 503 when the vault is unavailable
+400 for malformed input, 422 when the vault refuses, 503 when the vault is unavailable_response
 (retry), 504 when the wallet agent did not answer in time.
 
 While this worker's tables are recovering (start, restart, rebalance), or the owner of
@@ -73,7 +73,7 @@ from api_edge.auth.scopes import ORDERS_READ, WALLET_ADMIN
 from schemas.types import IdempotencyKey
 from streams.logs import get_logger
 from streams.view_auth import ViewGuard
-from streams.view_availability import keep_retryable, recovery_refusal, unavailable
+from streams.view_availability import keep_retryable, recovery_refusal, unavailable_response
 from tables.analytics import AnalyticsWindow, parse_window_key, window_key
 from tables.model_table import ModelTable
 from tables.order_lifecycle import order_view
@@ -145,10 +145,10 @@ def _routed(app: faust.App, store: ModelTable[Any], match_info: str,
             try:
                 return keep_retryable(await routed(view, request, **kwargs))
             except ServiceUnavailable:
-                return unavailable(view, "Partition owner unknown",
+                return unavailable_response(view, "Partition owner unknown",
                                    "the workers are rebalancing; retry shortly")
             except (TimeoutError, aiohttp.ClientError):
-                return unavailable(view, "Partition owner unreachable",
+                return unavailable_response(view, "Partition owner unreachable",
                                    "the worker owning this key did not answer; retry shortly")
             except TypeError:
                 # faust routes by the producer's partition count for the changelog topic;
@@ -156,7 +156,7 @@ def _routed(app: faust.App, store: ModelTable[Any], match_info: str,
                 # that has not written the table yet) its lookup fails with a TypeError.
                 # Ask for the metadata and let the caller retry.
                 _learn_topic(app, store.table.changelog_topic.get_topic_name())
-                return unavailable(view, "Partition owner unknown",
+                return unavailable_response(view, "Partition owner unknown",
                                    "the worker is still learning the table's partitions; "
                                    "retry shortly")
 
@@ -387,6 +387,6 @@ def register_analytics_views(app: faust.App, store: ModelTable[AnalyticsWindow],
                 authorization = request.headers.get("Authorization")
                 found = await asyncio.gather(*(fetch(k, authorization) for k in keys))
             except (TimeoutError, aiohttp.ClientError, ServiceUnavailable):
-                return unavailable(self, "Analytics partially unavailable",
+                return unavailable_response(self, "Analytics partially unavailable",
                                    "a worker owning a window did not answer; retry shortly")
             return self.json({"windows": [w for w in found if w is not None]})

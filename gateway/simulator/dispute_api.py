@@ -66,7 +66,7 @@ class DisputeEndpoints(SimBase):
             result = self.ledger.add_evidence(dispute, params, self.now())
             if isinstance(result, list):
                 return self._dispute_errors(result, {"evidence": params})
-            body = render.dispute_body(dispute, self.ledger)["evidence"]
+            body = render.dispute_document(dispute, self.ledger)["evidence"]
             evidence = next(e.value for e in body if e.value["id"] == result.id)
             return Reply(201, encode("evidence", evidence))
 
@@ -94,7 +94,7 @@ class DisputeEndpoints(SimBase):
             return Reply(200, encode("disputes", {
                 "current_page_number": page, "page_size": PAGE_SIZE,
                 "total_items": len(found),
-                "dispute": Repeated([render.dispute_body(d, self.ledger) for d in chunk]),
+                "dispute": Repeated([render.dispute_document(d, self.ledger) for d in chunk]),
             }))
 
         return await self._respond(request, work)

@@ -79,7 +79,7 @@ class Ledger(VaultOps, DisputeOps):
         if account not in self.merchant_accounts:
             return [rules.MERCHANT_ACCOUNT_INVALID]
         currency = self.merchant_accounts[account]
-        amount = rules.parse_amount(params.get("amount"), places(currency))
+        amount = rules.parse_gateway_amount(params.get("amount"), places(currency))
         errors: list[Violation] = []
         if isinstance(amount, Violation):
             errors.append(amount)
@@ -219,7 +219,7 @@ class Ledger(VaultOps, DisputeOps):
         raw = params.get("amount")
         amount: Decimal | None = None
         if raw not in (None, ""):
-            parsed = rules.parse_amount(raw, places(txn.currency))
+            parsed = rules.parse_gateway_amount(raw, places(txn.currency))
             if isinstance(parsed, Violation):
                 return [parsed]
             amount = parsed
@@ -239,7 +239,7 @@ class Ledger(VaultOps, DisputeOps):
     ) -> LedgerResult:
         """One shipment's capture: a child sale against the authorization, settled and
         refunded on its own; the authorization goes to settlement_pending."""
-        amount = rules.parse_amount(params.get("amount"), places(parent.currency))
+        amount = rules.parse_gateway_amount(params.get("amount"), places(parent.currency))
         if isinstance(amount, Violation):
             return [amount]
         captured = sum((self.transactions[c].amount_dec
@@ -290,7 +290,7 @@ class Ledger(VaultOps, DisputeOps):
         raw = params.get("amount")
         amount: Decimal | None = None
         if raw not in (None, ""):
-            parsed = rules.parse_amount(raw, places(txn.currency))
+            parsed = rules.parse_gateway_amount(raw, places(txn.currency))
             if isinstance(parsed, Violation):
                 return [parsed]
             amount = parsed

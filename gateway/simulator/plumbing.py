@@ -106,7 +106,7 @@ class SimBase:
             return "transaction", render.transaction(
                 self.ledger.transactions[note.subject_id], self.ledger)
         if note.subject_type == "dispute":
-            return "dispute", render.dispute_body(
+            return "dispute", render.dispute_document(
                 self.ledger.disputes[note.subject_id], self.ledger)
         x = note.extra
         return "disbursement", {

@@ -182,7 +182,7 @@ def transaction(t: TxnRecord, ledger: Ledger, *, with_disputes: bool = True) -> 
                                     "transaction_source": "api", "user": "sim"})
             for e in t.status_history
         ],
-        "disputes": ([Tagged("dispute", dispute_body(ledger.disputes[d], ledger))
+        "disputes": ([Tagged("dispute", dispute_document(ledger.disputes[d], ledger))
                       for d in t.dispute_ids if d in ledger.disputes]
                      if with_disputes else []),
     }
@@ -191,7 +191,7 @@ def transaction(t: TxnRecord, ledger: Ledger, *, with_disputes: bool = True) -> 
     return out
 
 
-def dispute_body(d: DisputeRecord, ledger: Ledger) -> dict[str, Any]:
+def dispute_document(d: DisputeRecord, ledger: Ledger) -> dict[str, Any]:
     """The dispute document (`dispute.py`, `dispute_details/`)."""
     txn = ledger.transactions.get(d.transaction_id)
     return {
@@ -305,4 +305,4 @@ def encode_payment_method(pm: PaymentMethodRecord, ledger: Ledger) -> str:
 
 
 def encode_dispute(d: DisputeRecord, ledger: Ledger) -> str:
-    return encode("dispute", dispute_body(d, ledger))
+    return encode("dispute", dispute_document(d, ledger))

@@ -111,7 +111,7 @@ MAX_KEY_LENGTH = 255
 MAX_ORDER_ID_LENGTH = 255
 
 
-def parse_amount(raw: object, places: int) -> Decimal | Violation:
+def parse_gateway_amount(raw: object, places: int) -> Decimal | Violation:
     """Amount as Braintree validates it: required, decimal, positive, within minor units."""
     if raw is None or raw == "":
         return AMOUNT_REQUIRED

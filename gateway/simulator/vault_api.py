@@ -28,7 +28,7 @@ TOKEN_ACCOUNT_UNKNOWN = Violation(
     "92807", "Merchant account does not exist", "merchant_account_id", ("client_token",))
 
 
-def fingerprint(private_key: str, data: str) -> str:
+def authorization_fingerprint(private_key: str, data: str) -> str:
     """The client token's authorization fingerprint: its data signed with the private key."""
     sig = hmac.new(private_key.encode(), data.encode(), hashlib.sha256).hexdigest()
     return f"{sig}|{data}"
@@ -140,7 +140,8 @@ class VaultEndpoints(SimBase):
                 data += f"&customer_id={customer_id}"
             doc: dict[str, Any] = {
                 "version": version,
-                "authorizationFingerprint": fingerprint(self.config.private_key, data),
+                "authorizationFingerprint": authorization_fingerprint(
+                    self.config.private_key, data),
                 "configUrl": f"{base}/merchants/{merchant}/client_api/v1/configuration",
                 "clientApiUrl": f"{base}/merchants/{merchant}/client_api",
                 "assetsUrl": base, "environment": "sandbox", "merchantId": merchant,

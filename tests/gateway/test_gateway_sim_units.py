@@ -82,7 +82,7 @@ def test_sandbox_amounts(amount: str, outcome: str, code: str) -> None:
     (None, 2, rules.AMOUNT_REQUIRED), ("100000000", 2, rules.AMOUNT_TOO_LARGE),
 ])
 def test_parse_amount(raw: str | None, places: int, expected: object) -> None:
-    assert rules.parse_amount(raw, places) == expected
+    assert rules.parse_gateway_amount(raw, places) == expected
 
 
 def test_luhn() -> None:

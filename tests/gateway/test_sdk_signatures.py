@@ -14,7 +14,7 @@ from gateway import sdk_signatures
 @pytest.fixture
 def installed() -> Iterator[None]:
     original = Resource.__dict__["verify_keys"]
-    sdk_signatures.install()
+    sdk_signatures.install_signature_memo()
     try:
         yield
     finally:

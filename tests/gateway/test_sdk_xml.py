@@ -110,7 +110,7 @@ def test_install_routes_the_sdk_through_the_fast_parser() -> None:
     original = bt_http.XmlUtil  # possibly installed already by an earlier transport
     try:
         bt_http.XmlUtil = XmlUtil
-        sdk_xml.install()
+        sdk_xml.install_fast_parser()
         assert bt_http.XmlUtil is sdk_xml._FastXmlUtil
         assert bt_http.XmlUtil.dict_from_xml(CORNERS[1]) == Parser(CORNERS[1]).parse()
     finally:
