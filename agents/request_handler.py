@@ -191,8 +191,11 @@ class RequestHandler:
                 attempt += 1
                 log.warning("status_read_failed", order_id=request.order_id,
                             attempts=attempt, error=type(exc).__name__)
-                await self._sleep(retry_delay(attempt - 1, self.pending,
-                                              min(self._rand(), 0.999999)))
+                await self._pause(attempt)
+
+    async def _pause(self, attempts: int) -> None:
+        """The back-off after `attempts` tries without a definite answer."""
+        await self._sleep(retry_delay(attempts - 1, self.pending, min(self._rand(), 0.999999)))
 
     async def _refresh(self, entry: PaymentLedgerEntry | None) -> PaymentLedgerEntry | None:
         if entry is None or entry.transaction_id is None:
@@ -240,8 +243,7 @@ class RequestHandler:
                     if should_announce(record.attempts, self.pending):
                         await self.publisher.pending_operation(_notice(request, record))
                     metrics.RETRIES.labels(operation).inc()
-                    await self._sleep(retry_delay(record.attempts - 1, self.pending,
-                                                  min(self._rand(), 0.999999)))
+                    await self._pause(record.attempts)
                     continue
                 metrics.GATEWAY_CALLS.labels(operation, outcome.outcome.value).inc()
                 return annotate(from_transaction_result(request.kind, outcome), call)
