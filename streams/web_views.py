@@ -246,25 +246,24 @@ def register_wallet_views(app: faust.App, wallets: ModelTable[Wallet],
             return view.bytes(b"", status=204)
         return view.json(answer["body"], status=status)
 
+    def wallet_answer(view: View, customer_id: str, part: str | None) -> Response:
+        wallet = load(customer_id)
+        if wallet is None:
+            return _error(view, 404, "Wallet not found", f"customer {customer_id} has no wallet")
+        body = wallet.view()
+        return view.json(body if part is None else {part: body[part]})
+
     @app.page("/wallets/{customer_id}")
     class WalletView(View):
         @_routed(app, wallets, "customer_id", guard, WALLET_ADMIN)
         async def get(self, request: Request, customer_id: str) -> Response:
-            wallet = load(customer_id)
-            if wallet is None:
-                return _error(self, 404, "Wallet not found",
-                              f"customer {customer_id} has no wallet")
-            return self.json(wallet.view())
+            return wallet_answer(self, customer_id, None)
 
     @app.page("/wallets/{customer_id}/methods")
     class MethodsView(View):
         @_routed(app, wallets, "customer_id", guard, WALLET_ADMIN)
         async def get(self, request: Request, customer_id: str) -> Response:
-            wallet = load(customer_id)
-            if wallet is None:
-                return _error(self, 404, "Wallet not found",
-                              f"customer {customer_id} has no wallet")
-            return self.json({"methods": wallet.view()["methods"]})
+            return wallet_answer(self, customer_id, "methods")
 
         @guarded(guard, WALLET_ADMIN)
         async def post(self, request: Request, customer_id: str) -> Response:
