@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from gateway.simulator import cardinfo, rules
 from gateway.simulator.disputes import DisputeOps
@@ -251,20 +251,10 @@ class Ledger(VaultOps, DisputeOps):
         if violation:
             return [violation]
         ts = iso(now)
-        child = TxnRecord(
-            id=self._new_txn_id(), type="sale", status="submitted_for_settlement",
-            amount=str(amount), currency=parent.currency,
-            merchant_account_id=parent.merchant_account_id,
-            order_id=params.get("order_id") or parent.order_id, instrument=parent.instrument,
-            details=dict(parent.details), customer_id=parent.customer_id,
-            payment_method_token=parent.payment_method_token,
-            processor_response_code="1000", processor_response_text="Approved",
-            processor_response_type="approved", gateway_rejection_reason=None,
-            authorized_amount=str(amount), created_at=ts, updated_at=ts,
-            processor_authorization_code=parent.processor_authorization_code,
-            network_transaction_id=parent.network_transaction_id,
-            authorized_transaction_id=parent.id,
-        )
+        child = _derived(self._new_txn_id(), parent, "sale", amount, params, ts,
+                         ("1000", "Approved"),
+                         processor_authorization_code=parent.processor_authorization_code,
+                         authorized_transaction_id=parent.id)
         child.status_history.append(StatusEvent(child.status, child.amount, ts))
         self.transactions[child.id] = child
         self._await_settlement(child, now)
@@ -302,18 +292,8 @@ class Ledger(VaultOps, DisputeOps):
             return [violation]
         refund_amount = amount if amount is not None else balance
         ts = iso(now)
-        credit = TxnRecord(
-            id=self._new_txn_id(), type="credit", status="submitted_for_settlement",
-            amount=str(refund_amount), currency=txn.currency,
-            merchant_account_id=txn.merchant_account_id,
-            order_id=params.get("order_id") or txn.order_id, instrument=txn.instrument,
-            details=dict(txn.details), customer_id=txn.customer_id,
-            payment_method_token=txn.payment_method_token,
-            processor_response_code="1002", processor_response_text="Processed",
-            processor_response_type="approved", gateway_rejection_reason=None,
-            authorized_amount=str(refund_amount), created_at=ts, updated_at=ts,
-            refunded_transaction_id=txn.id, network_transaction_id=txn.network_transaction_id,
-        )
+        credit = _derived(self._new_txn_id(), txn, "credit", refund_amount, params, ts,
+                          ("1002", "Processed"), refunded_transaction_id=txn.id)
         credit.details.pop("dispute_test", None)
         credit.status_history.append(StatusEvent(credit.status, credit.amount, ts))
         self._await_settlement(credit, now)
@@ -402,3 +382,19 @@ class Ledger(VaultOps, DisputeOps):
         self.awaiting_settlement.clear()
         self.dirty = True
 
+
+def _derived(txn_id: str, parent: TxnRecord, kind: Literal["sale", "credit"], amount: Decimal,
+             params: dict[str, Any], ts: str, response: tuple[str, str],
+             **extra: Any) -> TxnRecord:
+    """A transaction made from another (a split capture's part, a refund): same instrument,
+    customer and account, submitted for settlement at once."""
+    code, text = response
+    return TxnRecord(
+        id=txn_id, type=kind, status="submitted_for_settlement", amount=str(amount),
+        currency=parent.currency, merchant_account_id=parent.merchant_account_id,
+        order_id=params.get("order_id") or parent.order_id, instrument=parent.instrument,
+        details=dict(parent.details), customer_id=parent.customer_id,
+        payment_method_token=parent.payment_method_token, processor_response_code=code,
+        processor_response_text=text, processor_response_type="approved",
+        gateway_rejection_reason=None, authorized_amount=str(amount), created_at=ts,
+        updated_at=ts, network_transaction_id=parent.network_transaction_id, **extra)
