@@ -56,7 +56,6 @@ from tables.payment_plan import (
     Authorize,
     Capture,
     Decline,
-    Defer,
     GatewayCall,
     Refund,
     Void,
@@ -73,6 +72,7 @@ from tables.pending import (
     retry_delay,
     should_announce,
 )
+from tables.settlement import DeferRefund
 
 log = get_logger("paystream.executor")
 
@@ -144,7 +144,7 @@ class RequestHandler:
         if needs_status_refresh(entry, request):
             entry = await self._fresh(request, entry)
         plan = plan_request(entry, request)
-        if isinstance(plan, Defer):
+        if isinstance(plan, DeferRefund):
             await hold_refund(self.ledger, self.publisher, entry, request, plan)
             return
         if isinstance(plan, AlreadyProcessed):

@@ -15,8 +15,7 @@ from schemas.payment_request import PaymentRequest
 from schemas.pending import PaymentPending, pending_event_id
 from streams.logs import get_logger
 from tables.payment_ledger import PaymentLedgerEntry, with_deferred_refund, with_leg_status_of
-from tables.payment_plan import Defer
-from tables.settlement import UNSETTLED_LEG_STATUSES
+from tables.settlement import UNSETTLED_LEG_STATUSES, DeferRefund
 
 log = get_logger("paystream.settlement")
 
@@ -49,7 +48,7 @@ async def refresh_legs(gateway: PaymentGateway,
 
 
 async def hold_refund(ledger: _Ledger, publisher: _Pending, entry: PaymentLedgerEntry | None,
-                      request: PaymentRequest, plan: Defer) -> None:
+                      request: PaymentRequest, plan: DeferRefund) -> None:
     """Keep a partial refund of an unsettled capture until that capture settles.
 
     Stored on the ledger entry, not marked processed and given no sequence: the request

@@ -75,14 +75,6 @@ class Refund:
 
 
 @dataclass(frozen=True)
-class Defer:
-    """A partial refund of an unsettled capture: held on the ledger until it settles."""
-
-    transaction_id: str
-    amount: Money
-
-
-@dataclass(frozen=True)
 class Decline:
     reason: str
 
@@ -93,7 +85,8 @@ class AlreadyProcessed:
 
 
 GatewayCall = Authorize | Capture | Void | Refund
-Plan = GatewayCall | Decline | AlreadyProcessed | Defer
+# DeferRefund: a partial refund of an unsettled capture, held on the ledger until it settles.
+Plan = GatewayCall | Decline | AlreadyProcessed | DeferRefund
 
 
 def annotate(result: GatewayResult, call: GatewayCall) -> GatewayResult:
@@ -249,7 +242,7 @@ def _plan_refund(entry: PaymentLedgerEntry, transaction_id: str,
                     refund_amount=decision.amount,
                     whole_authorization=decision.whole_authorization)
     assert isinstance(decision, DeferRefund)
-    return Defer(decision.transaction_id, decision.amount)
+    return decision
 
 
 def needs_status_refresh(entry: PaymentLedgerEntry | None, request: PaymentRequest) -> bool:
@@ -272,7 +265,6 @@ __all__ = [
     "Authorize",
     "Capture",
     "Decline",
-    "Defer",
     "GatewayCall",
     "Plan",
     "Refund",

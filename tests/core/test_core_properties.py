@@ -29,13 +29,13 @@ from tables.payment_plan import (
     Authorize,
     Capture,
     Decline,
-    Defer,
     Refund,
     Void,
     annotate,
     ledger_state,
     plan_request,
 )
+from tables.settlement import DeferRefund
 
 # ------------------------------------------------------------------ gateway model
 
@@ -172,9 +172,9 @@ def run_executor(plan: list[tuple[str, Money | None]]) -> tuple[PaymentLedgerEnt
                 waiting = entry is not None and any(
                     d.idempotency_key == last_request.idempotency_key
                     for d in entry.deferred_refunds)
-                assert isinstance(again, Defer if waiting else AlreadyProcessed)
+                assert isinstance(again, DeferRefund if waiting else AlreadyProcessed)
                 if waiting:
-                    assert entry is not None and isinstance(again, Defer)
+                    assert entry is not None and isinstance(again, DeferRefund)
                     assert with_deferred_refund(entry, last_request, again.amount,
                                                 again.transaction_id, T0) == entry
             continue
@@ -189,7 +189,7 @@ def execute(gateway: FakeGateway, entry: PaymentLedgerEntry | None, req: Payment
             ) -> tuple[PaymentLedgerEntry | None, list[OutcomeEvent]]:
     decision = plan_request(entry, req)
     assert not isinstance(decision, AlreadyProcessed)
-    if isinstance(decision, Defer):
+    if isinstance(decision, DeferRefund):
         assert entry is not None
         return with_deferred_refund(entry, req, decision.amount, decision.transaction_id,
                                     T0), events
