@@ -11,7 +11,7 @@ from typing import Any
 import faust
 
 from agents.ordered_dispatch import OrderedDispatcher
-from agents.record_retry import until_done
+from agents.record_retry import record_key, until_done
 from agents.request_handler import RequestHandler
 from streams.logs import get_logger
 
@@ -36,7 +36,7 @@ def register_executor(app: faust.App, source: faust.TopicT, handler_factory: Any
 
                 async def work(raw: bytes = raw, key: bytes | None = key) -> None:
                     await until_done(lambda: handler.handle(raw, key), agent="executor",
-                                     order_id=key.decode("utf-8", "replace") if key else None)
+                                     order_id=record_key(key))
 
                 await dispatcher.submit(order_key, message.tp, event, work)
                 if dispatcher.failures:

@@ -17,7 +17,7 @@ from typing import Any
 import faust
 from pydantic import ValidationError
 
-from agents.record_retry import until_done
+from agents.record_retry import record_key, until_done
 from schemas.money import Money
 from schemas.orders import FulfillmentRequested
 from schemas.outcomes import parse_outcome
@@ -98,6 +98,6 @@ def register_fulfillment(app: faust.App, topics: Topics,
         async for event in stream.events():
             raw, key = event.value, event.key
             await until_done(partial(handler.handle, raw), agent="fulfillment",
-                             order_id=key.decode("utf-8", "replace") if key else None)
+                             order_id=record_key(key))
 
     return table

@@ -21,7 +21,7 @@ from typing import Any, Final
 import faust
 from pydantic import ValidationError
 
-from agents.record_retry import until_done
+from agents.record_retry import record_key, until_done
 from agents.settlement_flow import due_refunds
 from schemas.notifications import (
     SETTLEMENT_KINDS,
@@ -143,7 +143,7 @@ def register_notifications(app: faust.App, roles: frozenset[str] | set[str] | li
         @app.agent(topics.notifications, name="order-notifications", concurrency=1)
         async def order_notifications(stream: Any) -> None:
             async for event in stream.events():
-                key = event.key.decode("utf-8", "replace") if event.key else None
+                key = record_key(event.key)
                 await until_done(partial(order_handler.handle, event.value),
                                  agent="order-notifications", order_id=key)
 
@@ -156,7 +156,7 @@ def register_notifications(app: faust.App, roles: frozenset[str] | set[str] | li
         @app.agent(topics.settlements, name="settlement-refunds", concurrency=1)
         async def settlement_refunds(stream: Any) -> None:
             async for event in stream.events():
-                key = event.key.decode("utf-8", "replace") if event.key else None
+                key = record_key(event.key)
                 await until_done(partial(held.on_notification, event.value),
                                  agent="settlement-refunds", order_id=key)
 

@@ -22,7 +22,7 @@ import faust
 from pydantic import ValidationError
 
 from agents import metrics
-from agents.record_retry import until_done
+from agents.record_retry import record_key, until_done
 from schemas.dead_letter import DeadLetter
 from schemas.orders import OrderAnomaly, OrderCreated
 from schemas.outcomes import parse_outcome
@@ -62,7 +62,7 @@ class OrderEventHandler:
         self.dead_letter = dead_letter
 
     async def handle(self, topic: str, key: bytes | None, raw: bytes) -> Order | None:
-        key_text = key.decode("utf-8", errors="replace") if key is not None else None
+        key_text = record_key(key)
         if topic == PAYMENT_REQUESTS:
             return self._remember_key(raw)
         try:
@@ -165,6 +165,6 @@ def register_orders(app: faust.App, topics: Topics,
         async for event in stream.events():
             topic, key, raw = event.message.topic, event.key, event.value
             await until_done(partial(handler.handle, topic, key, raw), agent="orders",
-                             order_id=key.decode("utf-8", "replace") if key else None)
+                             order_id=record_key(key))
 
     return table

@@ -11,18 +11,26 @@ past it.
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from agents import metrics
 from streams.logs import get_logger
+from tables.pending import PendingPolicy, retry_delay
 
 log = get_logger("paystream.agents")
 
 T = TypeVar("T")
 
-BASE_S = 0.1
-CAP_S = 30.0
+# The pending operations' back-off, capped lower: a failed step is our side (a broker
+# away, a bug), not the gateway's 60 s.
+BACK_OFF = PendingPolicy(base_s=0.2, cap_s=30.0)
+
+
+def record_key(key: bytes | None) -> str | None:
+    """A record's key as text for logs (the order id on every keyed topic)."""
+    return key.decode("utf-8", "replace") if key else None
 
 
 async def until_done(step: Callable[[], Awaitable[T]], *, agent: str, order_id: str | None,
@@ -38,4 +46,4 @@ async def until_done(step: Callable[[], Awaitable[T]], *, agent: str, order_id: 
             metrics.RECORD_RETRIES.labels(agent).inc()
             log.error("record_failed_retrying", agent=agent, order_id=order_id,
                       attempt=attempt, error=type(exc).__name__, detail=str(exc)[:200])
-            await sleep(min(CAP_S, BASE_S * 2.0 ** min(attempt, 16)))
+            await sleep(retry_delay(attempt - 1, BACK_OFF, random.random()))

@@ -33,6 +33,7 @@ from typing import Protocol
 from pydantic import ValidationError
 
 from agents import metrics
+from agents.record_retry import record_key
 from agents.settlement_flow import hold_refund, refresh_legs
 from gateway.errors import GatewayError, PermanentGatewayError
 from gateway.port import PaymentGateway, TransactionResult
@@ -354,7 +355,7 @@ class RequestHandler:
 
     async def _reject(self, raw: bytes, key: bytes | None, exc: ValidationError) -> None:
         reason = describe_validation_error(exc)
-        order_id = key.decode("utf-8", errors="replace") if key else None
+        order_id = record_key(key)
         metrics.DEAD_LETTERS.labels("payment-requests").inc()
         log.warning("malformed_request_dead_lettered", order_id=order_id, reason=reason)
         await self.publisher.dead_letter(DeadLetter(
