@@ -234,6 +234,14 @@ def register_wallet_views(app: faust.App, wallets: ModelTable[Wallet],
                           "use 1 to 64 characters from A-Z a-z 0-9 _ -")
         return key
 
+    async def command_input(view: View, request: Request) -> tuple[dict[str, Any], str] | Response:
+        """A write's JSON body and command id, or the 400 that refuses it."""
+        data = await _json_body(request)
+        if data is None:
+            return _error(view, 400, "Invalid body", "expected a JSON object")
+        cid = command_id(view, request)
+        return cid if not isinstance(cid, str) else (data, cid)
+
     async def ask(view: View, command: WalletCommand) -> Response:
         try:
             answer = await client.execute(command, ASK_TIMEOUT_S)
@@ -267,12 +275,10 @@ def register_wallet_views(app: faust.App, wallets: ModelTable[Wallet],
 
         @guarded(guard, WALLET_ADMIN)
         async def post(self, request: Request, customer_id: str) -> Response:
-            data = await _json_body(request)
-            if data is None:
-                return _error(self, 400, "Invalid body", "expected a JSON object")
-            cid = command_id(self, request)
-            if not isinstance(cid, str):
-                return cid
+            given = await command_input(self, request)
+            if not isinstance(given, tuple):
+                return given
+            data, cid = given
             try:
                 body = _AddBody.model_validate(data)
                 command = AddMethod(command_id=cid, customer_id=customer_id,
@@ -295,12 +301,10 @@ def register_wallet_views(app: faust.App, wallets: ModelTable[Wallet],
 
         @guarded(guard, WALLET_ADMIN)
         async def patch(self, request: Request, customer_id: str, token: str) -> Response:
-            data = await _json_body(request)
-            if data is None:
-                return _error(self, 400, "Invalid body", "expected a JSON object")
-            cid = command_id(self, request)
-            if not isinstance(cid, str):
-                return cid
+            given = await command_input(self, request)
+            if not isinstance(given, tuple):
+                return given
+            data, cid = given
             try:
                 body = _PatchBody.model_validate(data)
                 command = UpdateMethod(command_id=cid, customer_id=customer_id, token=token,
