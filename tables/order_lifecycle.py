@@ -248,6 +248,13 @@ def _transition(order: Order, event: OutcomeEvent) -> tuple[OrderState, dict[str
             return problem
         # A final capture of less releases the rest: the outcome's authorized total says so.
         authorized = event.authorized_amount or order.authorized_amount
+        # Totals only grow: a capture total below what was already refunded (or an
+        # authorized total below the captured one) cannot be true of the gateway.
+        problem = compare_amounts(captured, authorized, "captured", "authorized") or (
+            compare_amounts(order.refunded_amount, captured, "refunded", "captured")
+            if order.refunded_amount is not None else None)
+        if problem:
+            return problem
         return (OrderState.PAID if state == OrderState.AUTHORIZED else state), {
             "captured_amount": captured, "authorized_amount": authorized,
             "after_capture": record_capture(order.after_capture, event.transaction_id,

@@ -101,6 +101,16 @@ def test_refused_later_operations_leave_the_state_but_are_recorded(name: str) ->
           event("refunded", 3, usd("11"))], "exceeds captured"),
         ([event("approved", 1, usd("10")), event("reversed", 2), event("reversed", 3)],
          "reversed while REVERSED"),
+        # Totals only grow: a later partial capture cannot report less than was refunded,
+        # nor an authorized total below the captured one.
+        ([event("approved", 1, usd("10")),
+          event("deposited", 2, usd("5"), captured_amount=usd("5")),
+          event("refunded", 3, usd("3")),
+          event("deposited", 4, usd("1"), captured_amount=usd("1"))],
+         "refunded 3.00 USD exceeds captured 1.00 USD"),
+        ([event("approved", 1, usd("10")),
+          event("deposited", 2, usd("5"), captured_amount=usd("5"), authorized_amount=usd("4"))],
+         "captured 5.00 USD exceeds authorized 4.00 USD"),
     ],
 )
 def test_impossible_transitions_are_anomalies_not_errors(
