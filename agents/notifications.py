@@ -1,6 +1,7 @@
 """Consumers of `gateway-notifications` (verified Braintree webhooks, see api_edge.webhooks).
 
-* orders role: folds each notification into the order (`tables.after_capture`: capture
+* orders role (`OrderNotificationHandler`, run by the order agent so the orders table has
+  one writer): folds each notification into the order (`tables.after_capture`: capture
   settled / settlement declined, dispute opened ... lost), deduplicated by notification id,
   and publishes each dispute change once to `order-disputes`;
 * executor role: when a capture settles (or its settlement is declined), runs the refunds
@@ -130,22 +131,11 @@ class HeldRefunds:
 
 
 def register_notifications(app: faust.App, roles: frozenset[str] | set[str] | list[str],
-                           partitions: int, *, orders: ModelTable[Order] | None,
+                           partitions: int, *,
                            ledger: ModelTable[PaymentLedgerEntry] | None) -> None:
+    """The executor's, fulfillment's and analytics' consumers of notifications; the orders
+    role folds them in its own agent (`agents.orders`), the one writer of the orders table."""
     topics = declare_notification_topics(app, partitions)
-
-    if "orders" in roles and orders is not None:
-        async def publish_change(change: DisputeChanged) -> None:
-            await send_and_wait(topics.order_disputes, change.order_id, change)
-
-        order_handler = OrderNotificationHandler(orders, publish_change)
-
-        @app.agent(topics.notifications, name="order-notifications", concurrency=1)
-        async def order_notifications(stream: Any) -> None:
-            async for event in stream.events():
-                key = record_key(event.key)
-                await until_done(partial(order_handler.handle, event.value),
-                                 agent="order-notifications", order_id=key)
 
     if "executor" in roles and ledger is not None:
         async def produce(request: Any) -> None:

@@ -1,7 +1,10 @@
 """The order lifecycle agent: folds `order-created` and the outcome topics into the orders table.
 
-One agent over all seven topics (co-partitioned, keyed by order id), at concurrency 1,
+One agent over all its topics (co-partitioned, keyed by order id), at concurrency 1,
 so the events of one order are applied one at a time by the worker that owns its row.
+It is the table's only writer: gateway notifications (settlement, disputes) are folded
+here too, since a second agent's read-await-write would overwrite what this one wrote
+in between.
 The state machine (sequencing, duplicates, anomalies) is the pure core in
 `tables.order_lifecycle`; this module only decodes, applies, publishes and stores.
 
@@ -22,6 +25,7 @@ import faust
 from pydantic import ValidationError
 
 from agents import metrics
+from agents.notifications import OrderNotificationHandler
 from agents.record_retry import record_key, until_done
 from schemas.dead_letter import DeadLetter
 from schemas.orders import OrderAnomaly, OrderCreated
@@ -29,11 +33,18 @@ from schemas.outcomes import parse_outcome
 from schemas.payment_request import PaymentRequest
 from schemas.pending import PaymentPending
 from schemas.validation import describe_validation_error
-from streams.channels import ORDER_ANOMALIES, ORDER_CREATED, PAYMENT_PENDING, PAYMENT_REQUESTS
+from streams.channels import (
+    GATEWAY_NOTIFICATIONS,
+    ORDER_ANOMALIES,
+    ORDER_CREATED,
+    PAYMENT_PENDING,
+    PAYMENT_REQUESTS,
+)
 from streams.logs import get_logger
 from streams.publisher import send_and_wait
 from streams.settings import WorkerSettings
 from streams.topics import Topics
+from tables.after_capture import DisputeChanged
 from tables.model_table import ModelTable
 from tables.order_lifecycle import (
     anomaly_events,
@@ -56,15 +67,19 @@ class OrderEventHandler:
     """Applies one raw record from an order topic; never raises for a bad record."""
 
     def __init__(self, store: ModelTable[Order], publish_anomaly: PublishAnomaly,
-                 dead_letter: PublishDeadLetter) -> None:
+                 dead_letter: PublishDeadLetter,
+                 notifications: OrderNotificationHandler | None = None) -> None:
         self.store = store
         self.publish_anomaly = publish_anomaly
         self.dead_letter = dead_letter
+        self.notifications = notifications
 
     async def handle(self, topic: str, key: bytes | None, raw: bytes) -> Order | None:
         key_text = record_key(key)
         if topic == PAYMENT_REQUESTS:
             return self._remember_key(raw)
+        if topic == GATEWAY_NOTIFICATIONS:
+            return await self.notifications.handle(raw) if self.notifications else None
         try:
             if topic == ORDER_CREATED:
                 created = OrderCreated.model_validate_json(raw)
@@ -158,7 +173,11 @@ def register_orders(app: faust.App, topics: Topics,
     async def dead_letter(letter: DeadLetter, key: str | None) -> None:
         await send_and_wait(topics.dead_letters, key, letter)
 
-    handler = OrderEventHandler(table, publish_anomaly, dead_letter)
+    async def publish_dispute(change: DisputeChanged) -> None:
+        await send_and_wait(topics.order_disputes, change.order_id, change)
+
+    handler = OrderEventHandler(table, publish_anomaly, dead_letter,
+                                OrderNotificationHandler(table, publish_dispute))
 
     @app.agent(topics.order_events, name="order-lifecycle", concurrency=1)
     async def order_lifecycle(stream: Any) -> None:

@@ -135,7 +135,6 @@ def create_app(settings: WorkerSettings | None = None,
     if "analytics" in roles:
         tables.analytics = register_analytics(app, topics, settings)
         register_analytics_views(app, tables.analytics, guard)
-    register_notifications(app, roles, settings.partitions, orders=tables.orders,
-                           ledger=tables.ledger)
+    register_notifications(app, roles, settings.partitions, ledger=tables.ledger)
     register_health(app)
     return Paystream(app=app, settings=settings, topics=topics, tables=tables)

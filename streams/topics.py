@@ -38,6 +38,7 @@ class Topics:
     payment_pending: faust.TopicT
     order_created: faust.TopicT
     order_anomalies: faust.TopicT
+    order_disputes: faust.TopicT
     fulfillment_requested: faust.TopicT
     # Worker-internal: wallet commands and replies, analytics facts by minute.
     wallet_commands: faust.TopicT
@@ -68,13 +69,16 @@ def declare_topics(app: faust.App, partitions: int) -> Topics:
         payment_pending=topic(PAYMENT_PENDING),
         order_created=topic(ORDER_CREATED),
         order_anomalies=topic(ORDER_ANOMALIES),
+        order_disputes=topic(ORDER_DISPUTES),
         fulfillment_requested=topic(FULFILLMENT_REQUESTED),
         wallet_commands=topic(WALLET_COMMANDS),
         wallet_replies=topic(WALLET_REPLIES),
         analytics_facts=topic(ANALYTICS_FACTS),
-        # payment-requests too: the order agent keeps each request's Idempotency-Key.
+        # payment-requests too: the order agent keeps each request's Idempotency-Key; and
+        # gateway-notifications: settlement and disputes fold into the same row, and a
+        # second writer of a row would lose updates between its read and its write.
         order_events=source(ORDER_CREATED, PAYMENT_PENDING, PAYMENT_REQUESTS, ORDER_ANOMALIES,
-                            *OUTCOME_TOPICS),
+                            GATEWAY_NOTIFICATIONS, *OUTCOME_TOPICS),
         all_outcomes=source(*OUTCOME_TOPICS),
         deposits=source(PAYMENT_DEPOSITED),
     )
@@ -82,8 +86,8 @@ def declare_topics(app: faust.App, partitions: int) -> Topics:
 
 @dataclass(frozen=True)
 class NotificationTopics:
-    notifications: faust.TopicT
-    # The same topic read by the executor's agent (faust wants one topic object per agent).
+    # gateway-notifications as read by the executor's agent (the order agent reads it
+    # through `Topics.order_events`; faust wants one topic object per agent).
     settlements: faust.TopicT
     order_disputes: faust.TopicT
     dispute_holds: faust.TopicT
@@ -98,7 +102,7 @@ def declare_notification_topics(app: faust.App, partitions: int) -> Notification
                          value_serializer="raw", partitions=partitions)
 
     return NotificationTopics(
-        notifications=topic(GATEWAY_NOTIFICATIONS), settlements=topic(GATEWAY_NOTIFICATIONS),
+        settlements=topic(GATEWAY_NOTIFICATIONS),
         order_disputes=topic(ORDER_DISPUTES), dispute_holds=topic(ORDER_DISPUTES),
         fulfillment_holds=topic(FULFILLMENT_HOLDS), payment_requests=topic(PAYMENT_REQUESTS),
         analytics_facts=topic(ANALYTICS_FACTS))

@@ -11,9 +11,11 @@ from agents.notifications import (
     dispute_fact,
     hold_for,
 )
+from agents.orders import OrderEventHandler
 from schemas.money import Money
 from schemas.notifications import GatewayNotification, notification_id
 from schemas.payment_request import PaymentRequest
+from streams.channels import GATEWAY_NOTIFICATIONS
 from tables.after_capture import DisputeChanged
 from tables.model_table import ModelTable
 from tables.order_record import Order, new_order
@@ -84,3 +86,26 @@ async def test_held_refunds_run_when_their_capture_settles() -> None:
     assert await held.on_notification(settled.model_dump_json().encode()) == 1
     assert produced == [request]
     assert await held.sweep() == 1 and produced == [request, request]
+
+
+async def test_the_order_agent_folds_notifications_itself_one_writer_per_row() -> None:
+    # A second agent reading the row, awaiting a publish and writing it back would
+    # overwrite an outcome the order agent applied in between; the order agent's own
+    # handler runs notifications in its sequence instead.
+    orders = ModelTable({}, Order)
+    orders.put("o1", new_order("o1", "c1", T0))
+    published: list[DisputeChanged] = []
+
+    async def publish(change: DisputeChanged) -> None:
+        published.append(change)
+
+    async def unexpected(*_: object) -> None:
+        raise AssertionError("nothing to publish here")
+
+    handler = OrderEventHandler(orders, unexpected, unexpected,
+                                OrderNotificationHandler(orders, publish))
+    raw = dispute("open", T0).model_dump_json().encode()
+    await handler.handle(GATEWAY_NOTIFICATIONS, b"o1", raw)
+    order = orders.get("o1")
+    assert order is not None and order.after_capture.disputes[0].state == "open"
+    assert [c.dispute.state for c in published] == ["open"]
