@@ -19,6 +19,7 @@ from api_edge.api_models import (
     OrderView,
     PaymentAccepted,
     PaymentCommand,
+    PaymentMethodView,
     RegisterOrderRequest,
 )
 from api_edge.enqueue import EnqueueError, PaymentQueue
@@ -76,11 +77,34 @@ def status_url(order_id: str) -> str:
 
 
 async def find_order(deps: CheckoutDeps, order_id: str) -> OrderView | None:
+    """The order as the table shows it (or as registered here, until the table does)."""
     try:
         view = await deps.views.get_order(order_id)
     except WorkerUnavailableError as exc:
         raise unavailable("order table", exc) from None
-    return view if view is not None else deps.recent.get(order_id)
+    if view is None:
+        return deps.recent.get(order_id)
+    deps.recent.add(view)
+    return view
+
+
+@dataclass(frozen=True)
+class OrderLookup:
+    view: OrderView | None
+    # False: the table did not answer and `view` is the copy this orchestrator last knew
+    # (`api_edge.recent_orders`), fit to admit a request but not to refuse one.
+    current: bool = True
+
+
+async def lookup_order(deps: CheckoutDeps, order_id: str) -> OrderLookup:
+    try:
+        return OrderLookup(await find_order(deps, order_id))
+    except DependencyUnavailableError:
+        known = deps.recent.get(order_id)
+        if known is None:
+            raise
+        log.info("order table away: admitting from the last known order", order_id=order_id)
+        return OrderLookup(known, current=False)
 
 
 async def order_for(deps: CheckoutDeps, actor: Actor, order_id: str) -> OrderView:
@@ -195,7 +219,8 @@ async def accept_payment(deps: CheckoutDeps, actor: Actor, key: str, fingerprint
 async def _admit(deps: CheckoutDeps, actor: Actor, key: str, fingerprint: str,
                  command: PaymentCommand) -> PaymentAccepted | tuple[OrderView, str]:
     """The replayed answer for a known key, or the order view and downstream key to go on."""
-    view = await find_order(deps, command.order_id)
+    lookup = await lookup_order(deps, command.order_id)
+    view = lookup.view
     order = to_order(view) if view is not None else None
     downstream = downstream_key(actor_scope(actor), key)
     if view is not None and order is not None and visible_to(actor, order):
@@ -207,6 +232,12 @@ async def _admit(deps: CheckoutDeps, actor: Actor, key: str, fingerprint: str,
                                    kind=replay.kind, status_url=status_url(command.order_id))
     admission = admit(actor, command.kind, order, command.amount)
     reason = admission.reason or "the order does not allow this now"
+    if not lookup.current and admission.verdict not in (Verdict.PROCEED,
+                                                        Verdict.PRICE_MISMATCH):
+        # The copy may be behind the order's state (and its request keys): only the
+        # registered price and owner in it are certain. The executor still judges the
+        # state of an admitted request; a refusal waits for the table.
+        raise DependencyUnavailableError("order table")
     match admission.verdict:
         case Verdict.NOT_FOUND:
             raise OrderNotFoundError(command.order_id)
@@ -226,7 +257,12 @@ async def _wallet_method_type(deps: CheckoutDeps, customer_id: str,
     try:
         method = await deps.views.get_method(customer_id, command.payment_method_token)
     except WorkerUnavailableError as exc:
-        raise unavailable("wallet", exc) from None
+        known = deps.views.known.type_of(customer_id, command.payment_method_token)
+        if known is None:
+            raise unavailable("wallet", exc) from None
+        # The wallet is away: a method this orchestrator saw is charged by its token, and
+        # the gateway refuses it if it is gone.
+        method = PaymentMethodView(token=command.payment_method_token, type=known)
     except WorkerRequestError:
         method = None
     if method is None:

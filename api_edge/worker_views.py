@@ -24,6 +24,7 @@ from urllib.parse import quote
 from pydantic import ValidationError
 
 from api_edge.api_models import OrderView, PaymentMethodView
+from api_edge.known_methods import KnownMethods
 from api_edge.service_token import ServiceTokenError, ServiceTokenSource
 from api_edge.upstream import (
     AiohttpUpstream,
@@ -67,6 +68,8 @@ class WorkerViews:
             [upstream] if upstream is not None else
             [AiohttpUpstream(u, timeout_seconds=timeout_seconds) for u in self.base_urls])
         self._preferred = 0
+        # Every method a wallet answer showed, for checkouts while the wallet is away.
+        self.known = KnownMethods()
 
     @property
     def _upstream(self) -> Upstream:
@@ -95,28 +98,40 @@ class WorkerViews:
         body = await self._json("GET", f"/wallets/{_seg(customer_id)}")
         if body is None:
             return []  # No wallet yet is an empty wallet.
-        return self._methods(body.get("methods", []) if isinstance(body, dict) else None)
+        methods = self._methods(body.get("methods", []) if isinstance(body, dict) else None)
+        for method in methods:
+            self.known.remember(customer_id, method.token, method.type)
+        return methods
 
     async def get_method(self, customer_id: str, token: str) -> PaymentMethodView | None:
         body = await self._json("GET", f"/wallets/{_seg(customer_id)}/methods/{_seg(token)}")
-        return None if body is None else self._method(body)
+        if body is None:
+            self.known.forget(customer_id, token)
+            return None
+        return self._seen(customer_id, self._method(body))
 
     async def add_method(self, customer_id: str, nonce: str, make_default: bool, *,
                          key: str | None = None) -> PaymentMethodView:
         body = await self._json("POST", f"/wallets/{_seg(customer_id)}/methods",
                                 {"nonce": nonce, "make_default": make_default},
                                 not_found_is_none=False, key=key)
-        return self._method(body)
+        return self._seen(customer_id, self._method(body))
 
     async def update_method(self, customer_id: str, token: str, changes: dict[str, Any], *,
                             key: str | None = None) -> PaymentMethodView | None:
         body = await self._json("PATCH", f"/wallets/{_seg(customer_id)}/methods/{_seg(token)}",
                                 changes, key=key)
-        return None if body is None else self._method(body)
+        return None if body is None else self._seen(customer_id, self._method(body))
+
+    def _seen(self, customer_id: str, method: PaymentMethodView) -> PaymentMethodView:
+        self.known.remember(customer_id, method.token, method.type)
+        return method
 
     async def delete_method(self, customer_id: str, token: str, *,
                             key: str | None = None) -> bool:
         """True if deleted, False if there was no such method."""
+        # Forgotten before the call: once it may have been deleted, it is not known to exist.
+        self.known.forget(customer_id, token)
         response = await self._send("DELETE",
                                     f"/wallets/{_seg(customer_id)}/methods/{_seg(token)}",
                                     key=key)

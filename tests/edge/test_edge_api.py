@@ -4,6 +4,10 @@ merchant) ending in the order table. Refusals of who may do what: tests/security
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
 import httpx
 from edge_auth.broken_tokens import mint_alg_none, mint_hs256_with_public_key, mint_with_foreign_key
 from edge_helpers import (
@@ -21,6 +25,8 @@ from api_edge.idempotency import downstream_key
 from api_edge.upstream import AiohttpUpstream
 from devstack.dev_realm import MERCHANT_CLIENT_ID
 from schemas.money import Money
+from schemas.orders import OrderCreated
+from tables.order_lifecycle import apply_order_created
 
 
 def _checkout(order_id: str, token: str | None = None, amount: str = "25.00") -> dict[str, object]:
@@ -286,21 +292,65 @@ async def test_b_only_trusts_the_service_credential(edge: Edge) -> None:
     assert ok.status_code == 202, ok.text
 
 
-async def test_dependency_outage_is_a_retryable_503_without_internals(edge: Edge) -> None:
-    order_id = await edge.register()
+@contextmanager
+def views_away(edge: Edge) -> Iterator[None]:
     upstream = edge.b_deps.views._upstream
     assert isinstance(upstream, AiohttpUpstream)
     real = upstream.base_url
     upstream.base_url = "http://127.0.0.1:9"  # nothing listens on the discard port
     try:
-        resp = await edge.public.post("/v1/checkouts", json=_checkout(order_id),
-                                      headers={**edge.shopper(), "Idempotency-Key": new_key()})
+        yield
     finally:
         upstream.base_url = real
+
+
+async def test_dependency_outage_is_a_retryable_503_without_internals(edge: Edge) -> None:
+    # An order this orchestrator never saw (registered through another one): with the
+    # order table away, nothing is known of it, so nothing can be promised.
+    order_id = new_order_id()
+    edge.fake.put_order(apply_order_created(None, OrderCreated(
+        order_id=order_id, customer_id="cust-shopper1", amount=Money.of("25.00", "USD"),
+        merchant_id=MERCHANT_CLIENT_ID, correlation_id="test", occurred_at=datetime.now(UTC))))
+    with views_away(edge):
+        resp = await edge.public.post("/v1/checkouts", json=_checkout(order_id),
+                                      headers={**edge.shopper(), "Idempotency-Key": new_key()})
     assert resp.status_code == 503
     assert resp.headers["content-type"] == PROBLEM_JSON
     assert resp.headers["retry-after"] == "1"
     assert "127.0.0.1" not in resp.text and "Traceback" not in resp.text
+
+
+async def test_known_orders_and_cards_are_admitted_while_the_tables_are_away(edge: Edge) -> None:
+    """A worker restarting must not stop checkouts: an order and a saved card this
+    orchestrator already saw are admitted from its last copy (the executor still judges
+    the order's state); what the copy cannot prove is a 503, never a 404 or 422."""
+    method = edge.fake.put_method("cust-shopper1")
+    listed = await edge.public.get("/v1/wallet/methods", headers=edge.shopper())
+    assert listed.status_code == 200, listed.text
+    order_id = await edge.register()
+    with views_away(edge):
+        saved_card = await edge.public.post(
+            "/v1/checkouts", json=_checkout(order_id, method["token"]),
+            headers={**edge.shopper(), "Idempotency-Key": new_key()})
+        unknown_card = await edge.public.post(
+            "/v1/checkouts", json=_checkout(await edge.register(), "tok_never_seen"),
+            headers={**edge.shopper(), "Idempotency-Key": new_key()})
+        wrong_price = await edge.public.post(
+            "/v1/checkouts", json=_checkout(order_id, method["token"], amount="1.00"),
+            headers={**edge.shopper(), "Idempotency-Key": new_key()})
+        # The copy says CREATED; the order may well be authorized by now: no 409 from it.
+        deposit = await edge.public.post(
+            f"/v1/orders/{order_id}/deposits", json={},
+            headers={**edge.merchant(), "Idempotency-Key": new_key()})
+    assert saved_card.status_code == 202, saved_card.text
+    [message] = await edge.queue.for_order(order_id)
+    assert message.request.payment_method_token == method["token"]
+    assert message.request.payment_method_type == method["type"]
+    assert message.request.amount == Money.of("25.00", "USD")
+    assert unknown_card.status_code == 503, unknown_card.text
+    assert wrong_price.status_code == 422, wrong_price.text  # the registered price is certain
+    assert deposit.status_code == 503, deposit.text
+    assert deposit.headers["retry-after"] == "1"
 
 
 async def test_compact_auth_matrix_on_the_public_routes(edge: Edge) -> None:
