@@ -34,7 +34,6 @@ from api_edge.errors import (
 )
 from api_edge.flow import Actor, Verdict, admit, visible_to
 from api_edge.idempotency import IdempotencyMismatchError, downstream_key, fingerprint
-from api_edge.order_events import OrderEventPublisher, PublishError
 from api_edge.recent_orders import RecentOrders
 from api_edge.worker_views import WorkerRequestError, WorkerUnavailableError, WorkerViews, to_order
 from schemas.orders import OrderCreated
@@ -57,7 +56,6 @@ def utc_now() -> datetime:
 class CheckoutDeps:
     views: WorkerViews
     queue: PaymentQueue
-    events: OrderEventPublisher
     recent: RecentOrders = field(default_factory=RecentOrders)
     clock: Clock = utc_now
 
@@ -120,7 +118,7 @@ async def order_for(deps: CheckoutDeps, actor: Actor, order_id: str) -> OrderVie
 
 async def register_order(deps: CheckoutDeps, merchant: Actor, key: str,
                          body: RegisterOrderRequest, cid: str) -> OrderRegistered:
-    """Issue the order id and publish `order-created` with the merchant's price.
+    """Issue the order id and queue `order-created` with the merchant's price.
 
     The id derives from (merchant, Idempotency-Key): a retry names the same order and
     publishes the same event id, and nobody can choose (squat) an id.
@@ -147,15 +145,15 @@ async def register_order(deps: CheckoutDeps, merchant: Actor, key: str,
         return registered
     now = deps.clock()
     try:
-        await deps.events.publish_created(OrderCreated(
+        await deps.queue.send_order_created(OrderCreated(
             event_id=derived_event_id("order-created", downstream, fingerprint(
                 "POST", "orders", body.model_dump(mode="json"))), order_id=order_id,
             customer_id=body.customer_id, amount=body.amount, merchant_id=merchant.id,
             merchant_reference=body.merchant_reference, correlation_id=cid, occurred_at=now))
-    except PublishError as exc:
+    except EnqueueError as exc:
         # Nothing was accepted yet: the merchant retries with the same key and gets the
         # same order id.
-        raise unavailable("order event stream", exc) from None
+        raise unavailable("payment queue", exc) from None
     deps.recent.add(OrderView(
         order_id=order_id, customer_id=body.customer_id, state=OrderState.CREATED,
         currency=body.amount.currency, expected_amount=body.amount, merchant_id=merchant.id,

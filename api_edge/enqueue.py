@@ -1,8 +1,12 @@
-"""Enqueue payment requests on the SQS FIFO queue `payment-requests.fifo`.
+"""Enqueue what the edge accepts for an order on the SQS FIFO queue `payment-requests.fifo`:
+its registration (`order-created`) and its payment requests.
 
-MessageGroupId is the order id (SQS delivers one order's requests in order) and
-MessageDeduplicationId the request's downstream idempotency key (a retried send within
-SQS's 5-minute window is dropped by SQS itself).
+MessageGroupId is the order id (SQS delivers one order's messages in order, so a
+registration always reaches Kafka before the order's payments) and MessageDeduplicationId
+the registration's event id or the request's downstream idempotency key (a retried send
+within SQS's 5-minute window is dropped by SQS itself). The message's topic attribute
+tells the bridge where it goes. The edge needs no Kafka to accept anything: while the
+broker restarts, SQS holds the messages and the bridge forwards them afterwards.
 
 Concurrent sends are gathered into SendMessageBatch calls of up to 10: a sender takes the
 first waiting message, lingers a few milliseconds for more, and sends them together
@@ -18,9 +22,13 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel
+
 from bridge_sqs.sqs_client import SqsError, SqsJsonClient
 from schemas.codec import json_bytes
+from schemas.orders import OrderCreated
 from schemas.payment_request import PaymentRequest
+from streams.channels import ORDER_CREATED, PAYMENT_REQUESTS, QUEUE_TOPIC_ATTRIBUTE
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +41,7 @@ class EnqueueError(Exception):
 
 @dataclass
 class _Pending:
-    request: PaymentRequest
-    dedup_id: str
+    entry: dict[str, Any]
     future: asyncio.Future[str]
 
 
@@ -77,11 +84,23 @@ class PaymentQueue:
         await self._client.get_queue_attributes(await self.queue_url(), ["FifoQueue"])
 
     async def send(self, request: PaymentRequest, dedup_id: str) -> str:
-        """Enqueue; returns the SQS message id. Raises EnqueueError."""
+        """Enqueue a payment request; returns the SQS message id. Raises EnqueueError."""
+        return await self._enqueue(_entry(
+            request, PAYMENT_REQUESTS, order_id=request.order_id, dedup_id=dedup_id,
+            correlation_id=request.correlation_id,
+            kind=request.kind, payment_id=request.payment_id))
+
+    async def send_order_created(self, event: OrderCreated) -> str:
+        """Enqueue an order's registration; returns the SQS message id."""
+        return await self._enqueue(_entry(
+            event, ORDER_CREATED, order_id=event.order_id, dedup_id=event.event_id,
+            correlation_id=event.correlation_id))
+
+    async def _enqueue(self, entry: dict[str, Any]) -> str:
         if self._pending is None:
             raise EnqueueError("the payment queue sender is not running")
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self._pending.put_nowait(_Pending(request, dedup_id, future))
+        self._pending.put_nowait(_Pending(entry, future))
         try:
             return await asyncio.wait_for(asyncio.shield(future), self.timeout_seconds + 1)
         except TimeoutError:
@@ -102,7 +121,7 @@ class PaymentQueue:
             try:
                 url = await self.queue_url()
                 result = await self._client.send_message_batch(
-                    url, [_entry(str(i), item) for i, item in enumerate(batch)])
+                    url, [{**item.entry, "Id": str(i)} for i, item in enumerate(batch)])
             except asyncio.CancelledError:
                 for item in batch:
                     if not item.future.done():
@@ -128,16 +147,15 @@ class PaymentQueue:
                                      f"({failed.get('Code', 'unknown')})"))
 
 
-def _entry(entry_id: str, item: _Pending) -> dict[str, Any]:
-    request = item.request
+def _entry(message: BaseModel, topic: str, *, order_id: str, dedup_id: str,
+           correlation_id: str, **attributes: str) -> dict[str, Any]:
     return {
-        "Id": entry_id,
-        "MessageBody": json_bytes(request).decode("utf-8"),
-        "MessageGroupId": request.order_id,
-        "MessageDeduplicationId": item.dedup_id,
+        "MessageBody": json_bytes(message).decode("utf-8"),
+        "MessageGroupId": order_id,
+        "MessageDeduplicationId": dedup_id,
         "MessageAttributes": {
-            "correlation_id": {"DataType": "String", "StringValue": request.correlation_id},
-            "kind": {"DataType": "String", "StringValue": request.kind},
-            "payment_id": {"DataType": "String", "StringValue": request.payment_id},
+            name: {"DataType": "String", "StringValue": value}
+            for name, value in {QUEUE_TOPIC_ATTRIBUTE: topic, "correlation_id": correlation_id,
+                                **attributes}.items()
         },
     }

@@ -65,7 +65,6 @@ from api_edge.idempotency import (
     run_idempotent,
 )
 from api_edge.observability import FASTAPI_TELEMETRY, install_observability, readiness_body
-from api_edge.order_events import OrderEventPublisher
 from api_edge.problems import (
     correlation_id,
     install_problem_handlers,
@@ -94,8 +93,6 @@ class OrchestratorDeps(CheckoutDeps):
                                timeout_seconds=settings.sqs_timeout_seconds,
                                senders=settings.sqs_senders,
                                linger_seconds=settings.sqs_batch_linger_ms / 1000),
-            events=OrderEventPublisher(settings.kafka_bootstrap_servers,
-                                       timeout_seconds=settings.kafka_timeout_seconds),
             verifier=CachingTokenVerifier(settings.auth,
                                           cache_seconds=settings.token_cache_seconds),
             idempotency=IdempotencyStore(ttl_seconds=settings.idempotency_ttl_seconds,
@@ -182,11 +179,9 @@ def create_orchestrator_app(settings: EdgeSettings | None = None, *,
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await deps.queue.start()
-        await deps.events.start()
         try:
             yield
         finally:
-            await deps.events.stop()
             await deps.queue.stop()
             await deps.views.aclose()
 
@@ -324,7 +319,6 @@ def create_orchestrator_app(settings: EdgeSettings | None = None, *,
 async def _probe(settings: EdgeSettings, deps: OrchestratorDeps) -> dict[str, str]:
     results = await asyncio.gather(
         check("sqs", deps.queue.check()),
-        check("kafka", deps.events.check()),
         check("identity_provider", issuer_reachable(settings.auth.issuer)),
         check("worker_views", deps.views.ping()),
     )

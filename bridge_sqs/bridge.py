@@ -1,4 +1,5 @@
-"""SQS FIFO -> Kafka `payment-requests`, never losing and never reordering an order.
+"""SQS FIFO -> Kafka (`order-created`, `payment-requests`), never losing and never
+reordering an order.
 
 A message is deleted from SQS only after Kafka acknowledged it (acks=all, idempotent
 producer): a crash at any point means redelivery, never loss. The executor tolerates the
@@ -16,11 +17,12 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from bridge_sqs import metrics
-from bridge_sqs.ordering import group_id, in_group_order
+from bridge_sqs.ordering import group_id, in_group_order, topic_of
 from bridge_sqs.settings import BridgeSettings
 from bridge_sqs.sqs_client import SqsJsonClient
 from bridge_sqs.validation import Accepted, Rejected, validate_message
 from schemas.dead_letter import REASON_MAX_BYTES, REDACTED, redact, truncate_utf8
+from streams.channels import QUEUED_TOPICS
 from streams.logs import get_logger
 from streams.provision import ensure_topics
 
@@ -45,7 +47,7 @@ class SqsKafkaBridge:
                                   max_connections=s.receivers * 2 + 2)
         self.queue_url = await self._sqs.get_queue_url(s.queue_name)
         self.dlq_url = await self._sqs.get_queue_url(s.dead_letter_queue_name)
-        await ensure_topics(s.kafka_bootstrap_servers, s.partitions, names=(s.topic,))
+        await ensure_topics(s.kafka_bootstrap_servers, s.partitions, names=QUEUED_TOPICS)
         self._producer = AIOKafkaProducer(
             bootstrap_servers=s.kafka_bootstrap_servers, acks="all", enable_idempotence=True,
             linger_ms=2,
@@ -121,20 +123,19 @@ class SqsKafkaBridge:
         so a later request never reaches Kafka before an earlier one.
         """
         assert self._producer is not None
-        s = self.settings
         done: list[dict[str, Any]] = []
         for position, msg in enumerate(messages):
-            verdict = validate_message(msg["Body"], group_id(msg))
+            verdict = validate_message(msg["Body"], group_id(msg), topic_of(msg))
             if isinstance(verdict, Rejected):
                 await self._dead_letter(msg, verdict.reason)
                 done.append(msg)
                 continue
             assert isinstance(verdict, Accepted)
-            headers = [("correlation_id", verdict.request.correlation_id.encode())]
+            headers = [("correlation_id", verdict.correlation_id.encode())]
             try:
                 # One partition per order keeps the order in Kafka too.
-                sent = await self._producer.send(s.topic, verdict.body,
-                                                 key=verdict.request.order_id.encode(),
+                sent = await self._producer.send(verdict.topic, verdict.body,
+                                                 key=verdict.order_id.encode(),
                                                  headers=headers)
                 await sent
             except Exception as exc:

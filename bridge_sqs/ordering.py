@@ -5,10 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from streams.channels import QUEUE_TOPIC_ATTRIBUTE
+
 
 def group_id(message: dict[str, Any]) -> str | None:
     group = message.get("Attributes", {}).get("MessageGroupId")
     return str(group) if group is not None else None
+
+
+def topic_of(message: dict[str, Any]) -> str | None:
+    """The Kafka topic the edge named for the message (`QUEUE_TOPIC_ATTRIBUTE`)."""
+    attribute = message.get("MessageAttributes", {}).get(QUEUE_TOPIC_ATTRIBUTE) or {}
+    value = attribute.get("StringValue")
+    return str(value) if value is not None else None
 
 
 def in_group_order(messages: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:

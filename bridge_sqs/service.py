@@ -9,6 +9,7 @@ from prometheus_client import start_http_server
 
 from bridge_sqs.bridge import SqsKafkaBridge
 from bridge_sqs.settings import BridgeSettings
+from streams.channels import QUEUED_TOPICS
 from streams.logs import configure_logging, get_logger
 
 
@@ -23,7 +24,7 @@ async def serve(settings: BridgeSettings | None = None) -> None:
         # left for redelivery if Kafka did not acknowledge them.
         loop.add_signal_handler(sig, bridge.request_stop)
     get_logger("paystream.bridge").info("bridge_started", queue=bridge.settings.queue_name,
-                                        topic=bridge.settings.topic)
+                                        topics=list(QUEUED_TOPICS))
     try:
         await bridge.run()
     finally:

@@ -10,7 +10,7 @@ from typing import Final
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from streams.channels import PAYMENT_DLQ, PAYMENT_QUEUE, PAYMENT_REQUESTS
+from streams.channels import PAYMENT_DLQ, PAYMENT_QUEUE
 from streams.settings import (
     DEFAULT_PARTITIONS,
     LOCAL_KAFKA,
@@ -43,8 +43,7 @@ class BridgeSettings(BaseSettings):
         default=LOCAL_KAFKA,
         validation_alias=own_then_shared(_BRIDGE, "kafka_bootstrap_servers", SHARED_KAFKA),
     )
-    topic: str = PAYMENT_REQUESTS
-    # Only used when the bridge has to create the topic; must match the worker's.
+    # Only used when the bridge has to create the topics; must match the worker's.
     partitions: int = Field(default=DEFAULT_PARTITIONS,
                             validation_alias=own_then_shared(_BRIDGE, "partitions",
                                                              SHARED_PARTITIONS))

@@ -80,7 +80,9 @@ SQS_QUEUES: Final[dict[str, tuple[type[BaseModel], str]]] = {
     PAYMENT_QUEUE: (
         PaymentRequest,
         "Orchestrator -> bridge. MessageGroupId = order_id (per-order FIFO), "
-        "MessageDeduplicationId = idempotency_key.",
+        "MessageDeduplicationId = idempotency_key. The same group also carries the order's "
+        "registration (an OrderCreated, message attribute topic = order-created, "
+        "MessageDeduplicationId = its event_id), ahead of its requests.",
     ),
     PAYMENT_DLQ: (
         PaymentRequest,

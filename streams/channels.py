@@ -45,9 +45,14 @@ ALL_TOPICS: Final[tuple[str, ...]] = (
     GATEWAY_NOTIFICATIONS, ORDER_DISPUTES, FULFILLMENT_HOLDS,
 )
 
-# SQS FIFO queues: payment requests (group = order id, dedup = idempotency key) and the
-# dead-letter queue SQS moves a message to after MAX_RECEIVE_COUNT receives.
+# SQS FIFO queues: what the edge accepted for an order, in the order's FIFO group (group =
+# order id): its registration (dedup = event id) and its payment requests (dedup =
+# idempotency key); and the dead-letter queue SQS moves a message to after
+# MAX_RECEIVE_COUNT receives. A message's QUEUE_TOPIC_ATTRIBUTE names the Kafka topic the
+# bridge forwards it to (one of QUEUED_TOPICS; absent: payment-requests).
 PAYMENT_QUEUE: Final = "payment-requests.fifo"
+QUEUE_TOPIC_ATTRIBUTE: Final = "topic"
+QUEUED_TOPICS: Final[tuple[str, ...]] = (PAYMENT_REQUESTS, ORDER_CREATED)
 PAYMENT_DLQ: Final = "payment-requests-dlq.fifo"
 MAX_RECEIVE_COUNT: Final = 5
 VISIBILITY_TIMEOUT_S: Final = 30

@@ -16,8 +16,12 @@ from bridge_sqs.bridge import SqsKafkaBridge
 from bridge_sqs.ordering import in_group_order
 from bridge_sqs.settings import BridgeSettings
 from bridge_sqs.sqs_client import SqsJsonClient
+from bridge_sqs.validation import Accepted, Rejected, validate_message
 from devstack.sqs import sqs_client
+from schemas.money import Money
+from schemas.orders import OrderCreated
 from schemas.payment_request import PaymentRequest
+from streams.channels import ORDER_CREATED, PAYMENT_REQUESTS, QUEUE_TOPIC_ATTRIBUTE
 
 
 def _msg(group: str | None, n: int) -> dict[str, Any]:
@@ -105,3 +109,50 @@ async def test_a_failed_message_holds_back_the_rest_of_its_group_only(
     again = await client.receive_messages(url, wait_seconds=1)
     assert [m["Body"] for m in again] == [bodies[("order-a", "deposit")],
                                           bodies[("order-a", "refund")]]
+
+
+class RecordingProducer(FailingProducer):
+    def __init__(self) -> None:
+        super().__init__(refuse=set())
+        self.topics: list[tuple[str, bytes]] = []
+
+    async def send(self, topic: str, value: bytes, key: bytes,
+                   headers: list[tuple[str, bytes]]) -> asyncio.Future[None]:
+        self.topics.append((topic, key))
+        return await super().send(topic, value, key, headers)
+
+
+def test_the_topic_attribute_picks_the_model_and_unknown_topics_are_refused() -> None:
+    created = OrderCreated(order_id="order-c", customer_id="cust-order",
+                           amount=Money.of("5.00", "USD"), correlation_id="corr",
+                           occurred_at=datetime.now(UTC)).model_dump_json()
+    accepted = validate_message(created, "order-c", ORDER_CREATED)
+    assert isinstance(accepted, Accepted) and accepted.topic == ORDER_CREATED
+    # A registration is not a payment request, nor the other way round.
+    assert isinstance(validate_message(created, "order-c"), Rejected)
+    assert isinstance(validate_message(_body("order-c", "deposit"), "order-c", ORDER_CREATED),
+                      Rejected)
+    refused = validate_message(created, "order-c", "payment-approved")
+    assert isinstance(refused, Rejected) and "unknown topic" in refused.reason
+
+
+async def test_an_orders_registration_and_requests_reach_their_topics_in_order(
+    queue: tuple[SqsJsonClient, str],
+) -> None:
+    client, url = queue
+    created = OrderCreated(order_id="order-c", customer_id="cust-order",
+                           amount=Money.of("5.00", "USD"), correlation_id="corr",
+                           occurred_at=datetime.now(UTC)).model_dump_json()
+    await client.send_message(url, created, group_id="order-c", dedup_id=uuid.uuid4().hex,
+                              attributes={QUEUE_TOPIC_ATTRIBUTE: ORDER_CREATED})
+    await client.send_message(url, _body("order-c", "approve"), group_id="order-c",
+                              dedup_id=uuid.uuid4().hex,
+                              attributes={QUEUE_TOPIC_ATTRIBUTE: PAYMENT_REQUESTS})
+    producer = RecordingProducer()
+    bridge = SqsKafkaBridge(BridgeSettings(queue_name=url.rsplit("/", 1)[-1]))
+    bridge._sqs, bridge.queue_url = client, url
+    bridge._producer = producer
+    handled = 0
+    while handled < 2:
+        handled += await bridge.run_once()
+    assert producer.topics == [(ORDER_CREATED, b"order-c"), (PAYMENT_REQUESTS, b"order-c")]

@@ -99,7 +99,7 @@ async def start_edge(edge_settings: EdgeSettings, edge_issuer: DevIssuer,
         deadline = time.monotonic() + 60
         while True:
             try:
-                await b_deps.events.check()
+                await b_deps.queue.check()
                 break
             except Exception:
                 if time.monotonic() > deadline:

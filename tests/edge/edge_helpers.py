@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer
 from fastapi import FastAPI
 
 from api_edge.cli import build_servers
@@ -29,7 +28,7 @@ from schemas.money import Money
 from schemas.orders import OrderCreated
 from schemas.outcomes import SUCCESS_EVENT_FOR_KIND
 from schemas.payment_request import PaymentRequest
-from streams.channels import ORDER_CREATED
+from streams.channels import ORDER_CREATED, QUEUE_TOPIC_ATTRIBUTE
 from tables.order_lifecycle import apply_order_created, apply_outcome
 from tables.order_record import Order
 
@@ -66,11 +65,13 @@ class SqsMessage:
 
 @dataclass
 class QueueReader:
-    """Receives (and deletes) from the test's own FIFO queue, stashing by order id."""
+    """Receives (and deletes) from the test's own FIFO queue, stashing by order id: the
+    payment requests in `stash`, the order registrations in `created`."""
 
     endpoint: str
     queue_url: str
     stash: dict[str, list[SqsMessage]] = field(default_factory=dict)
+    created: dict[str, list[SqsMessage]] = field(default_factory=dict)
 
     def _receive_once(self) -> int:
         client = sqs_client(self.endpoint)
@@ -85,7 +86,9 @@ class QueueReader:
                 dedup_id=msg["Attributes"]["MessageDeduplicationId"],
                 attributes={k: v["StringValue"] for k, v in msg["MessageAttributes"].items()},
             )
-            self.stash.setdefault(parsed.group_id, []).append(parsed)
+            into = (self.created if parsed.attributes.get(QUEUE_TOPIC_ATTRIBUTE) == ORDER_CREATED
+                    else self.stash)
+            into.setdefault(parsed.group_id, []).append(parsed)
             client.delete_message(QueueUrl=self.queue_url, ReceiptHandle=msg["ReceiptHandle"])
         return len(messages)
 
@@ -99,6 +102,14 @@ class QueueReader:
                     f"{len(self.stash.get(order_id, []))}")
             await asyncio.to_thread(self._receive_once)
         return self.stash[order_id]
+
+    async def registrations(self, order_id: str, timeout: float = 15.0) -> list[OrderCreated]:
+        """The order's `order-created` messages (after waiting for at least one)."""
+        deadline = time.monotonic() + timeout
+        while not self.created.get(order_id) and time.monotonic() < deadline:
+            await asyncio.to_thread(self._receive_once)
+        await self.drain(0.5)  # and any duplicate right behind it
+        return [OrderCreated.model_validate(m.body) for m in self.created.get(order_id, [])]
 
     async def drain(self, seconds: float = 1.5) -> None:
         deadline = time.monotonic() + seconds
@@ -141,28 +152,6 @@ class Edge:
                 merchant_id=MERCHANT_CLIENT_ID, correlation_id="test",
                 occurred_at=datetime.now(UTC))))
         return order_id
-
-
-async def order_created_events(bootstrap: str, order_id: str,
-                               timeout: float = 15.0) -> list[OrderCreated]:
-    consumer = AIOKafkaConsumer(ORDER_CREATED, bootstrap_servers=bootstrap, group_id=None,
-                                auto_offset_reset="earliest", enable_auto_commit=False)
-    await consumer.start()
-    found: list[OrderCreated] = []
-    try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            batches = await consumer.getmany(timeout_ms=500)
-            for records in batches.values():
-                for record in records:
-                    if record.key == order_id.encode():
-                        assert record.value is not None
-                        found.append(OrderCreated.model_validate_json(record.value))
-            if found and not batches:
-                break
-    finally:
-        await consumer.stop()
-    return found
 
 
 def complete_in_order_table(fake: FakeWorkerViews, request: PaymentRequest,
