@@ -62,7 +62,13 @@ def refusal_window_s(checkouts: Iterable[tuple[float, int]]) -> float:
     """The longest span from the first refused checkout after an answered one (or the
     start) to the next checkout that was not refused; a window still open at the end of
     the run runs to its last refusal."""
-    longest = 0.0
+    return longest_refusal_window(checkouts)[0]
+
+
+def longest_refusal_window(checkouts: Iterable[tuple[float, int]]) -> tuple[float, float | None]:
+    """(length, start) of the longest refusal window (`refusal_window_s`); start is None
+    when nothing was refused."""
+    longest, start = 0.0, None
     opened: float | None = None
     last_refused = 0.0
     for at, status in sorted(checkouts):
@@ -72,11 +78,12 @@ def refusal_window_s(checkouts: Iterable[tuple[float, int]]) -> float:
                 opened = at
             last_refused = at
         elif opened is not None:
-            longest = max(longest, at - opened)
+            if at - opened > longest or start is None:
+                longest, start = max(longest, at - opened), opened
             opened = None
-    if opened is not None:
-        longest = max(longest, last_refused - opened)
-    return round(longest, 3)
+    if opened is not None and (last_refused - opened > longest or start is None):
+        longest, start = max(longest, last_refused - opened), opened
+    return round(longest, 3), start
 
 
 def http_summary(calls: Sequence[Call]) -> dict[str, Any]:
@@ -102,8 +109,9 @@ def http_summary(calls: Sequence[Call]) -> dict[str, Any]:
         "conflict_examples": [
             {"at": c.at, "op": c.op, "order_id": c.order_id, "detail": c.detail}
             for c in calls if c.status == 409][:EXAMPLES],
-        "longest_refusal_window_s": refusal_window_s(
-            (c.at, c.status) for c in calls if c.op in CHECKOUT_OPS),
+        **dict(zip(("longest_refusal_window_s", "longest_refusal_window_at"),
+                   longest_refusal_window((c.at, c.status) for c in calls
+                                          if c.op in CHECKOUT_OPS), strict=True)),
     }
 
 

@@ -12,6 +12,7 @@ from devstack.chaos.report import (
     build_report,
     double_effects,
     http_summary,
+    longest_refusal_window,
     order_vs_ledger,
     refusal_window_s,
     unresolved,
@@ -147,3 +148,9 @@ def test_chaos_schedule_places_every_kill_inside_the_drive() -> None:
     assert len(plan) == 7
     shares = fault_config(0.1)
     assert abs(sum(v for k, v in shares.items() if k.endswith("_fraction")) - 0.1) < 1e-9
+
+
+def test_the_longest_window_says_when_it_opened() -> None:
+    calls = [(0.0, 202), (1.0, 503), (2.0, 202), (5.0, 503), (9.0, 503), (9.5, 202)]
+    assert longest_refusal_window(calls) == (4.5, 5.0)
+    assert longest_refusal_window([(0.0, 202)]) == (0.0, None)
