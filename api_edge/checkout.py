@@ -230,12 +230,18 @@ async def _admit(deps: CheckoutDeps, actor: Actor, key: str, fingerprint: str,
                                    kind=replay.kind, status_url=status_url(command.order_id))
     admission = admit(actor, command.kind, order, command.amount)
     reason = admission.reason or "the order does not allow this now"
-    if not lookup.current and admission.verdict not in (Verdict.PROCEED,
-                                                        Verdict.PRICE_MISMATCH):
+    if not lookup.current:
         # The copy may be behind the order's state (and its request keys): only the
-        # registered price and owner in it are certain. The executor still judges the
-        # state of an admitted request; a refusal waits for the table.
-        raise DependencyUnavailableError("order table")
+        # registered price and owner in it are certain. A state conflict is only the
+        # edge's advice anyway: the executor judges the state when the request runs, in
+        # the order's sequence (a deposit queued behind its approve succeeds; one the
+        # order does not allow is declined by rule, moving nothing). What the copy cannot
+        # prove (who may see the order, what a role may do in its state) waits for the
+        # table.
+        if admission.verdict is Verdict.CONFLICT:
+            return view, downstream
+        if admission.verdict not in (Verdict.PROCEED, Verdict.PRICE_MISMATCH):
+            raise DependencyUnavailableError("order table")
     match admission.verdict:
         case Verdict.NOT_FOUND:
             raise OrderNotFoundError(command.order_id)

@@ -338,18 +338,25 @@ async def test_known_orders_and_cards_are_admitted_while_the_tables_are_away(edg
             "/v1/checkouts", json=_checkout(order_id, method["token"], amount="1.00"),
             headers={**edge.shopper(), "Idempotency-Key": new_key()})
         # The copy says CREATED; the order may well be authorized by now: no 409 from it.
+        # The deposit is queued behind the approve, and the executor judges it then.
         deposit = await edge.public.post(
             f"/v1/orders/{order_id}/deposits", json={},
             headers={**edge.merchant(), "Idempotency-Key": new_key()})
+        # Refusals other than the price wait for the table, even for another's order.
+        foreign = await edge.public.post(
+            "/v1/checkouts", json=_checkout(await edge.register(customer="cust-other")),
+            headers={**edge.shopper(), "Idempotency-Key": new_key()})
     assert saved_card.status_code == 202, saved_card.text
-    [message] = await edge.queue.for_order(order_id)
+    message, deposited = await edge.queue.for_order(order_id, 2)
     assert message.request.payment_method_token == method["token"]
     assert message.request.payment_method_type == method["type"]
     assert message.request.amount == Money.of("25.00", "USD")
     assert unknown_card.status_code == 503, unknown_card.text
     assert wrong_price.status_code == 422, wrong_price.text  # the registered price is certain
-    assert deposit.status_code == 503, deposit.text
-    assert deposit.headers["retry-after"] == "1"
+    assert deposit.status_code == 202, deposit.text
+    assert (message.request.kind, deposited.request.kind) == ("approve", "deposit")
+    assert foreign.status_code == 503, foreign.text
+    assert foreign.headers["retry-after"] == "1"
 
 
 async def test_compact_auth_matrix_on_the_public_routes(edge: Edge) -> None:
