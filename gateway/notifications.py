@@ -53,7 +53,15 @@ class NotificationParser:
         except Exception as exc:  # malformed XML inside a valid signature
             raise InvalidNotification(f"unreadable payload ({type(exc).__name__})",
                                       forged=False) from None
-        return to_notification(parsed, received_at or datetime.now(UTC))
+        try:
+            return to_notification(parsed, received_at or datetime.now(UTC))
+        except InvalidNotification:
+            raise
+        except (ValueError, TypeError, AttributeError, ArithmeticError) as exc:
+            # Signed by Braintree but not what we can map: a clear 400 (Braintree keeps
+            # it and delivers it again), never a crash.
+            raise InvalidNotification(f"unusable {parsed.kind} notification "
+                                      f"({type(exc).__name__})", forged=False) from None
 
 
 def to_notification(parsed: Any, received_at: datetime) -> GatewayNotification:
@@ -97,8 +105,12 @@ def to_notification(parsed: Any, received_at: datetime) -> GatewayNotification:
     else:
         b = parsed.disbursement
         subject_id = b.id
-        fields = {"disbursement_id": b.id,
-                  "amount": _money(getattr(b, "amount", None),
+        net = getattr(b, "amount", None)
+        # A disbursement is a net: when refunds and chargebacks exceed the sales it
+        # settles, Braintree debits the merchant and the amount is negative.
+        debit = net not in (None, "") and Decimal(str(net)) < 0
+        fields = {"disbursement_id": b.id, "disbursement_debit": debit,
+                  "amount": _money(abs(Decimal(str(net))) if debit else net,
                                    getattr(getattr(b, "merchant_account", None),
                                            "currency_iso_code", None) or "USD")}
     return GatewayNotification(

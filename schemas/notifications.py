@@ -63,6 +63,8 @@ class GatewayNotification(BaseModel):
     amount_won: Money | None = None
     reply_by: UtcDatetime | None = None
     disbursement_id: str | None = None
+    # The disbursement's net was taken from the merchant (`amount` is then its size).
+    disbursement_debit: bool = False
 
     @property
     def partition_key(self) -> str:

@@ -9,6 +9,7 @@ import urllib.parse
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
 from typing import Any
 
 import braintree
@@ -20,7 +21,7 @@ from fastapi.testclient import TestClient
 from api_edge.problems import install_problem_handlers
 from api_edge.settings import EdgeSettings
 from api_edge.webhooks import WEBHOOK_PATH, install_webhooks
-from gateway.notifications import NotificationParser
+from gateway.notifications import InvalidNotification, NotificationParser, to_notification
 from gateway.simulator.runner import SimulatorHandle, run_simulator
 from schemas.money import Money
 from schemas.notifications import GatewayNotification
@@ -209,3 +210,33 @@ def test_settlement_declined_and_a_dispute_opened_then_lost(
     view = order_view(late)
     assert view["disputes"][0]["state"] == "lost"  # type: ignore[index]
     assert view["settlement"]["settled"] is True  # type: ignore[index]
+
+
+def _disbursement(amount: str) -> Any:
+    return SimpleNamespace(
+        kind="disbursement", timestamp=datetime(2025, 3, 1, tzinfo=UTC),
+        disbursement=SimpleNamespace(
+            id="disb-1", amount=amount,
+            merchant_account=SimpleNamespace(currency_iso_code="USD")))
+
+
+def test_a_negative_disbursement_is_a_debit_and_an_unusable_one_a_clear_400() -> None:
+    """A disbursement nets sales against refunds and chargebacks: it can be negative.
+    Seen in a chaos run, where the edge answered such a webhook with a 500 and a traceback,
+    and the simulator's retries then took the edge's CPU for most of a minute."""
+    debit = to_notification(_disbursement("-255.94"), datetime.now(UTC))
+    assert debit.disbursement_debit and debit.amount == Money.of("255.94", "USD")
+    credit = to_notification(_disbursement("100.00"), datetime.now(UTC))
+    assert not credit.disbursement_debit and credit.amount == Money.of("100.00", "USD")
+
+    class Sdk:
+        class webhook_notification:  # the SDK's attribute name
+            @staticmethod
+            def parse(signature: str, payload: str) -> Any:
+                return _disbursement("not a number")
+
+    parser = NotificationParser.__new__(NotificationParser)
+    parser._sdk = Sdk()  # type: ignore[assignment]
+    with pytest.raises(InvalidNotification) as refused:
+        parser.parse("sig", "payload")
+    assert not refused.value.forged
