@@ -18,7 +18,7 @@ from gateway.factory import build_gateway
 from gateway.port import PaymentGateway
 from gateway.settings import GatewaySettings
 from schemas.orders import FulfillmentRequested
-from streams.commit_safety import install_complete_flush
+from streams.commit_safety import install_commit_safety
 from streams.health import register_health
 from streams.publisher import TopicPublisher, send_and_wait
 from streams.reconcile_view import register_reconcile_view
@@ -58,7 +58,7 @@ class Paystream:
 def create_app(settings: WorkerSettings | None = None,
                gateway: PaymentGateway | None = None) -> Paystream:
     settings = settings or WorkerSettings()
-    install_complete_flush()
+    install_commit_safety()
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap_servers}",

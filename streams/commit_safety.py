@@ -14,6 +14,17 @@ never processed again and the order stays behind for good.
 been handed to the client, whose own flush then waits for the broker's acks. It waits at
 most `FLUSH_DEADLINE_S`, then raises: a commit that fails is redelivered, which our
 idempotent agents tolerate; a commit that passes unsent writes loses them.
+
+Faust also acknowledges records it never processed: during a rebalance a stream *skips*
+the records still reaching it (flow control suspended, or fetched in the previous
+consumer generation) and acks them "so that the lag does not grow". Those acks go into
+the offsets the next commit writes, so a record that arrived just as a rebalance began
+could be committed unprocessed and never be read again (an accepted deposit that never
+reached the gateway, in a chaos run). `install_ack_guard` does not count an ack given
+while flow control is suspended or for a record of an earlier generation: the record is
+released (nothing waits for it) but its offset is not committed, so the partition's owner
+after the rebalance reads it again from the committed offset. A record processed just
+before the rebalance may thus be processed twice; every agent here is idempotent.
 """
 
 from __future__ import annotations
@@ -23,11 +34,13 @@ import contextlib
 import time
 from typing import Any, Final
 
+from faust.transport.consumer import Consumer
 from faust.transport.producer import ProducerBuffer
 
 FLUSH_DEADLINE_S: Final = 60.0
 
 _INSTALLED = "_paystream_complete_flush"
+_GUARDED = "_paystream_ack_guard"
 _SENDING = "_paystream_sending"
 
 
@@ -63,3 +76,35 @@ def install_complete_flush() -> None:
     ProducerBuffer._send_pending = _send_pending  # type: ignore[method-assign]
     ProducerBuffer.flush = flush  # type: ignore[method-assign]
     setattr(ProducerBuffer, _INSTALLED, True)
+
+
+def counts(app: Any, message: Any) -> bool:
+    """Whether an ack of `message` may advance the committed offset now."""
+    generation = getattr(message, "generation_id", None)
+    current = app.consumer_generation_id
+    if generation and current and generation != current:
+        return False
+    return bool(app.flow_control.is_active())
+
+
+def install_ack_guard() -> None:
+    """Patch faust's consumer acks (idempotent; before the worker starts)."""
+    if getattr(Consumer, _GUARDED, False):
+        return
+    record_ack = Consumer.ack
+
+    def ack(self: Any, message: Any) -> bool:
+        if counts(self.app, message):
+            return bool(record_ack(self, message))
+        if not message.acked:
+            message.acked = True
+            self._unacked_messages.discard(message)
+        return False
+
+    Consumer.ack = ack  # type: ignore[method-assign]
+    setattr(Consumer, _GUARDED, True)
+
+
+def install_commit_safety() -> None:
+    install_complete_flush()
+    install_ack_guard()
