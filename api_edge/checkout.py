@@ -238,7 +238,7 @@ async def _admit(deps: CheckoutDeps, actor: Actor, key: str, fingerprint: str,
         # order does not allow is declined by rule, moving nothing). What the copy cannot
         # prove (who may see the order, what a role may do in its state) waits for the
         # table.
-        if admission.verdict is Verdict.CONFLICT:
+        if admission.verdict is Verdict.CONFLICT and view is not None:
             return view, downstream
         if admission.verdict not in (Verdict.PROCEED, Verdict.PRICE_MISMATCH):
             raise DependencyUnavailableError("order table")
