@@ -13,31 +13,20 @@ credential, and is what the wallet view already returns.
 
 from __future__ import annotations
 
-import time
-from collections import OrderedDict
-
+from api_edge.aging_lru import AgingLru
 from schemas.payment_request import PaymentMethodType
 
 
 class KnownMethods:
     def __init__(self, max_entries: int = 100_000, ttl_seconds: float = 3600.0) -> None:
-        self.max_entries = max_entries
-        self.ttl_seconds = ttl_seconds
-        self._methods: OrderedDict[tuple[str, str], tuple[PaymentMethodType, float]] = (
-            OrderedDict())
+        self._methods: AgingLru[tuple[str, str], PaymentMethodType] = AgingLru(
+            max_entries, ttl_seconds)
 
     def remember(self, customer_id: str, token: str, method_type: PaymentMethodType) -> None:
-        key = (customer_id, token)
-        self._methods[key] = (method_type, time.monotonic())
-        self._methods.move_to_end(key)
-        while len(self._methods) > self.max_entries:
-            self._methods.popitem(last=False)
+        self._methods.put((customer_id, token), method_type)
 
     def forget(self, customer_id: str, token: str) -> None:
-        self._methods.pop((customer_id, token), None)
+        self._methods.discard((customer_id, token))
 
     def type_of(self, customer_id: str, token: str) -> PaymentMethodType | None:
-        entry = self._methods.get((customer_id, token))
-        if entry is None or time.monotonic() - entry[1] >= self.ttl_seconds:
-            return None
-        return entry[0]
+        return self._methods.get((customer_id, token))

@@ -16,32 +16,23 @@ Only those fields are kept (no history, no request keys): a copy is small.
 
 from __future__ import annotations
 
-import time
-from collections import OrderedDict
-
+from api_edge.aging_lru import AgingLru
 from api_edge.api_models import OrderView
 
 # What a copy keeps of a view: what admission reads, nothing that grows with the order.
-_KEPT = frozenset({"order_id", "customer_id", "state", "currency", "expected_amount",
-                   "authorized_amount", "captured_amount", "refunded_amount", "merchant_id",
-                   "merchant_reference"})
+_KEPT = ("order_id", "customer_id", "state", "currency", "expected_amount",
+         "authorized_amount", "captured_amount", "refunded_amount", "merchant_id",
+         "merchant_reference")
 
 
 class RecentOrders:
     def __init__(self, max_entries: int = 50_000, ttl_seconds: float = 3600.0) -> None:
-        self.max_entries = max_entries
-        self.ttl_seconds = ttl_seconds
-        self._orders: OrderedDict[str, tuple[OrderView, float]] = OrderedDict()
+        self._orders: AgingLru[str, OrderView] = AgingLru(max_entries, ttl_seconds)
 
     def add(self, view: OrderView) -> None:
-        slim = OrderView.model_validate(view.model_dump(include=set(_KEPT)))
-        self._orders[view.order_id] = (slim, time.monotonic())
-        self._orders.move_to_end(view.order_id)
-        while len(self._orders) > self.max_entries:
-            self._orders.popitem(last=False)
+        # Built from the view's already validated fields: this runs on every order read.
+        self._orders.put(view.order_id, OrderView.model_construct(
+            **{name: getattr(view, name) for name in _KEPT}))
 
     def get(self, order_id: str) -> OrderView | None:
-        entry = self._orders.get(order_id)
-        if entry is None or time.monotonic() - entry[1] >= self.ttl_seconds:
-            return None
-        return entry[0]
+        return self._orders.get(order_id)
