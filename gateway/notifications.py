@@ -105,12 +105,13 @@ def to_notification(parsed: Any, received_at: datetime) -> GatewayNotification:
     else:
         b = parsed.disbursement
         subject_id = b.id
-        net = getattr(b, "amount", None)
+        raw = getattr(b, "amount", None)
+        net = None if raw in (None, "") else Decimal(str(raw))
         # A disbursement is a net: when refunds and chargebacks exceed the sales it
         # settles, Braintree debits the merchant and the amount is negative.
-        debit = net not in (None, "") and Decimal(str(net)) < 0
+        debit = net is not None and net < 0
         fields = {"disbursement_id": b.id, "disbursement_debit": debit,
-                  "amount": _money(abs(Decimal(str(net))) if debit else net,
+                  "amount": _money(abs(net) if net is not None else None,
                                    getattr(getattr(b, "merchant_account", None),
                                            "currency_iso_code", None) or "USD")}
     return GatewayNotification(

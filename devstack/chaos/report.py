@@ -78,11 +78,11 @@ def longest_refusal_window(checkouts: Iterable[tuple[float, int]]) -> tuple[floa
                 opened = at
             last_refused = at
         elif opened is not None:
-            if at - opened > longest or start is None:
-                longest, start = max(longest, at - opened), opened
+            if start is None or at - opened > longest:
+                longest, start = at - opened, opened
             opened = None
-    if opened is not None and (last_refused - opened > longest or start is None):
-        longest, start = max(longest, last_refused - opened), opened
+    if opened is not None and (start is None or last_refused - opened > longest):
+        longest, start = last_refused - opened, opened
     return round(longest, 3), start
 
 
