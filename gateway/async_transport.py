@@ -4,7 +4,8 @@ Why: the SDK is synchronous. Run on threads, C concurrent calls meant C threads 
 for the GIL with the worker's event loop: at 64 in flight we measured ~46 context switches
 per payment and gateway calls taking ~35 % longer than the gateway itself, which capped
 the executor well below Little's limit. Here each SDK call runs in a greenlet on the
-loop's own thread; when the SDK asks for HTTP, the greenlet hands the request to aiohttp
+loop's own thread; when the SDK asks for HTTP, the greenlet hands the request to the
+loop's keep-alive client (`gateway.keepalive_http`; aiohttp when a proxy is configured)
 and the loop carries on until the answer arrives. The official SDK still builds every
 request and parses every response; only the socket work is ours.
 
@@ -28,6 +29,7 @@ from braintree.exceptions.http import connection_error as bt_conn
 from braintree.exceptions.http import timeout_error as bt_timeout
 
 from gateway import sdk_signatures, sdk_xml
+from gateway.keepalive_http import KeepAliveHttp, Origin
 
 T = TypeVar("T")
 
@@ -72,12 +74,19 @@ class AsyncioHttpStrategy:
         sdk_signatures.install_signature_memo()
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
+        self._direct: KeepAliveHttp | None = None
+        # Each client belongs to the event loop it was made on; a new loop (a test's, a
+        # restarted worker's) gets new ones.
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._direct_loop: asyncio.AbstractEventLoop | None = None
         base = urlsplit(environment.base_url)
         self._ssl: ssl.SSLContext | bool = False
         if base.scheme == "https":
             cafile = getattr(environment, "ssl_certificate", None)
-            self._ssl = ssl.create_default_context(cafile=cafile) if cafile else True
+            self._ssl = ssl.create_default_context(cafile=cafile)
+        self._base_url = f"{base.scheme}://{base.netloc}"
+        self._origin = Origin(base.hostname or "", base.port or (443 if self._ssl else 80),
+                              self._ssl if isinstance(self._ssl, ssl.SSLContext) else None)
         # Proxies are read once: the SDK's default transport re-reads the environment on
         # every call, which cost ~8 % of the worker's CPU under load.
         proxies = urllib.request.getproxies()
@@ -103,14 +112,15 @@ class AsyncioHttpStrategy:
         if self._session is not None and not self._session.closed:
             await self._session.close()
         self._session = None
+        if self._direct is not None:
+            await self._direct.aclose()
+        self._direct = None
 
     # -- internals -------------------------------------------------------------------------
 
     def _session_for_loop(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
         if self._session is None or self._session.closed or self._loop is not loop:
-            # A session belongs to one event loop; a new loop (a test's, a restarted
-            # worker's) gets a new one.
             timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.config.timeout,
                                             sock_read=self.config.timeout)
             self._session = aiohttp.ClientSession(
@@ -119,12 +129,29 @@ class AsyncioHttpStrategy:
             self._loop = loop
         return self._session
 
+    def _direct_for_loop(self) -> KeepAliveHttp:
+        loop = asyncio.get_running_loop()
+        if self._direct is None or self._direct_loop is not loop:
+            self._direct = KeepAliveHttp(self._origin, max_connections=self._max_connections,
+                                         connect_timeout=self.config.timeout,
+                                         read_timeout=self.config.timeout)
+            self._direct_loop = loop
+        return self._direct
+
     async def _request(self, verb: str, url: str, headers: dict[str, Any],
                        body: Any) -> list[Any]:
-        session = self._session_for_loop()
         plain_headers = {k: v.decode("ascii") if isinstance(v, bytes) else str(v)
                          for k, v in headers.items()}
         data = body.encode("utf-8") if isinstance(body, str) and body else (body or None)
+        if self._proxy is None and url.startswith(self._base_url):
+            status, answer = await self._direct_for_loop().request(
+                verb, url[len(self._base_url):] or "/", plain_headers, data or b"")
+            try:
+                return [status, answer.decode("utf-8")]
+            except UnicodeDecodeError as exc:
+                raise bt_exc.UnexpectedError(exc) from exc
+        # Through a proxy: aiohttp speaks CONNECT and proxy authentication.
+        session = self._session_for_loop()
         try:
             async with session.request(verb, url, headers=plain_headers, data=data,
                                        proxy=self._proxy) as response:

@@ -84,7 +84,7 @@ def _never_connected(exc: BaseException) -> bool:
         seen.add(id(cur))
         name = type(cur).__name__
         if name in ("NewConnectionError", "ConnectionRefusedError", "NameResolutionError",
-                    "ClientConnectorError"):
+                    "ClientConnectorError", "NeverConnectedError"):
             return True
         stack.extend([getattr(cur, "reason", None), cur.__cause__, cur.__context__])
         stack.extend(a for a in getattr(cur, "args", ()) if isinstance(a, BaseException))

@@ -18,13 +18,27 @@ from braintree.resource import Resource
 MAX_ENTRIES = 512
 
 _sdk_verify_keys = Resource.verify_keys
-_verdicts: dict[tuple[str, tuple[str, ...]], str | None] = {}
+# Flattened keys -> [(signature, verdict)]. Signatures are compared by equality, not by
+# their repr: the SDK builds an equal nested list of the same string constants on every
+# call, which compares element by element on identity, while its repr cost more than the
+# check it saved.
+_verdicts: dict[tuple[str, ...], list[tuple[Any, str | None]]] = {}
+
+
+_UNKNOWN = "<unknown>"
+
+
+def _known_verdict(keys: tuple[str, ...], signature: Any) -> str | None:
+    for seen, verdict in _verdicts.get(keys, ()):
+        if seen == signature:
+            return verdict
+    return _UNKNOWN
 
 
 def verify_keys(params: Any, signature: Any) -> None:
     keys = tuple(Resource._Resource__flattened_params_keys(params))
-    memo = (repr(signature), keys)
-    if memo not in _verdicts:
+    verdict = _known_verdict(keys, signature)
+    if verdict is _UNKNOWN:
         try:
             _sdk_verify_keys(params, signature)
             verdict = None
@@ -32,8 +46,7 @@ def verify_keys(params: Any, signature: Any) -> None:
             verdict = str(exc.args[0]) if exc.args else "Invalid keys"
         if len(_verdicts) >= MAX_ENTRIES:
             _verdicts.clear()
-        _verdicts[memo] = verdict
-    verdict = _verdicts[memo]
+        _verdicts.setdefault(keys, []).append((signature, verdict))
     if verdict is not None:
         raise KeyError(verdict)
 

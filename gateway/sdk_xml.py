@@ -36,8 +36,15 @@ def parse(xml: str | bytes) -> dict[str, Any]:
     return {_underscored(root.tag): _node(root)}
 
 
+# Tag names repeat across answers (a sale answer is ~100 elements of a few dozen names).
+_TAGS: dict[str, str] = {}
+
+
 def _underscored(tag: str) -> str:
-    return tag.replace("-", "_")
+    name = _TAGS.get(tag)
+    if name is None:
+        name = _TAGS[tag] = tag.replace("-", "_")
+    return name
 
 
 def _node(element: ET.Element) -> Any:
@@ -53,16 +60,22 @@ def _node(element: ET.Element) -> Any:
 
 def _dict(element: ET.Element) -> dict[str, Any]:
     result: dict[str, Any] = {}
+    tags = _TAGS
     for child in element:
-        tag = _underscored(child.tag)
+        tag = tags.get(child.tag) or _underscored(child.tag)
+        attrs = child.attrib
+        text = child.text
+        # Most elements are plain text without attributes; they take the short way
+        # (`_content` would return the text itself).
+        value = text if text and not attrs else _node(child)
         # Arrays and text overwrite; other elements a falsy value, as in the SDK.
-        if child.attrib.get("type") == "array" or child.text or not result.get(tag):
-            result[tag] = _node(child)
+        if text or not result.get(tag) or attrs.get("type") == "array":
+            result[tag] = value
         else:
             # A repeated element becomes a list, as in the SDK (first one kept).
             if not isinstance(result[tag], list):
                 result[tag] = [result[tag]]
-            result[tag].append(_node(child))
+            result[tag].append(value)
     return result
 
 

@@ -6,6 +6,7 @@ import asyncio
 import sys
 
 import faust
+import uvloop
 
 from streams.app import create_app
 from streams.gc_tuning import freeze_startup_objects, tune_collector
@@ -20,6 +21,11 @@ def run_worker(settings: WorkerSettings | None = None, loglevel: str = "info") -
     # a shorter GIL switch interval lets a thread whose HTTP answer arrived resume sooner,
     # which is latency the in-flight slot would otherwise sit through.
     sys.setswitchinterval(0.001)
+    # uvloop's loop and socket transports are C: on asyncio's Python loop, its scheduling
+    # and the socket writes of every produce request and gateway call were about a sixth
+    # of the worker's CPU per payment (docs/benchmarks.md). Faust's consumer thread makes
+    # its own loop through the same policy.
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     configure_logging("worker", loglevel.upper())
     paystream = create_app(settings)
     asyncio.run(ensure_topics(paystream.settings.kafka_bootstrap_servers,
