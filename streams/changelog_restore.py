@@ -202,9 +202,6 @@ async def restore_actives(recovery: Recovery, tps: Iterable[TP],
             consumer.seek(ktp, part.offset + 1)
         pending = dict(by_tp)
         while pending:
-            if time.monotonic() - began > budget_s:
-                result.complete = False
-                break
             fetched = await consumer.getmany(*pending, timeout_ms=1000)
             for ktp, records in fetched.items():
                 fetched_part = pending.get(ktp)
@@ -228,6 +225,11 @@ async def restore_actives(recovery: Recovery, tps: Iterable[TP],
                     return result
                 if part.done:
                     del pending[ktp]
+            # Checked after a fetch, never before the first: aiokafka's consumer cannot
+            # be stopped before its first await (its no-group task raises CancelledError).
+            if pending and time.monotonic() - began > budget_s:
+                result.complete = False
+                break
         return result
     finally:
         _flush_written(result.partitions)

@@ -9,19 +9,24 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import faust
 import pytest
 import rocksdict
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 from faust.stores.rocksdb import Store as RocksDBStore
+from faust.types import TP
 
 from devstack.services import WorkerProcess
-from streams.changelog_restore import PartitionRestore, apply_batch
+from streams.changelog_restore import PartitionRestore, apply_batch, restore_actives
 from streams.provision import ensure_topics
+from tables.model_table import raw_table
 from tables.order_record import new_order
 from tables.worker_tables import ORDERS_TABLE
 
@@ -177,3 +182,67 @@ def test_apply_batch_writes_records_and_offset_together(tmp_path: Path) -> None:
         assert db.get(OFFSET_KEY) == b"5"
     finally:
         db.close()
+
+
+async def _in_process(kafka_bootstrap: str, tmp_path: Path, records: int
+                      ) -> tuple[Any, Any, TP, Counter[TP], Expected, LastOffsets]:
+    """A faust app that is never started: its recovery service, one RocksDB table and a
+    changelog partition holding `records` writes - what `restore_actives` works on."""
+    app = faust.App(f"restore-unit-{uuid.uuid4().hex[:6]}",
+                    broker=f"kafka://{kafka_bootstrap}", store="rocksdb://",
+                    datadir=str(tmp_path / "faust"), topic_partitions=PARTITIONS)
+    table = raw_table(app, ORDERS_TABLE, PARTITIONS, "restore test")
+    topic = table.changelog_topic.get_topic_name()
+    expected: Expected = {}
+    last: LastOffsets = {}
+    history = [(f"k-{i % 50}", _order(f"k-{i % 50}", i) if i % 7 else None)
+               for i in range(records)]
+    await _write(kafka_bootstrap, topic, history, expected, last)
+    partition = max(last, key=lambda p: last[p])
+    tp = TP(topic, partition)
+    recovery = app.tables.recovery
+    recovery.tp_to_table[tp] = table
+    recovery.active_highwaters[tp] = last[partition]
+    table.data._db_for_partition(partition)  # faust opens it on assignment
+    offsets: Counter[TP] = Counter({tp: -1})
+    return recovery, table, tp, offsets, expected, last
+
+
+async def test_restore_advances_faust_offsets_to_the_highwater(
+        kafka_bootstrap: str, tmp_path: Path) -> None:
+    recovery, table, tp, offsets, expected, last = await _in_process(
+        kafka_bootstrap, tmp_path, 12_000)
+    result = await restore_actives(recovery, {tp}, offsets)
+    assert result.complete and result.records == last[tp.partition] + 1
+    assert offsets[tp] == last[tp.partition]
+    db = table.data._dbs[tp.partition]
+    rows = {k: v for k, v in db.items() if k != OFFSET_KEY}
+    assert rows == expected[tp.partition]
+    assert db.get(OFFSET_KEY) == str(last[tp.partition]).encode()
+    # Nothing left: a second pass reads nothing.
+    assert (await restore_actives(recovery, {tp}, offsets)).partitions == []
+
+
+async def test_restore_stops_before_writing_once_a_rebalance_starts(
+        kafka_bootstrap: str, tmp_path: Path) -> None:
+    recovery, table, tp, offsets, _, _ = await _in_process(kafka_bootstrap, tmp_path, 100)
+    recovery.signal_recovery_start.set()
+    result = await restore_actives(recovery, {tp}, offsets)
+    assert not result.complete and result.records == 0 and offsets[tp] == -1
+    assert table.data._dbs[tp.partition].get(OFFSET_KEY) is None
+
+
+async def test_restore_over_budget_leaves_the_rest_to_faust(
+        kafka_bootstrap: str, tmp_path: Path) -> None:
+    # The fullest of 4 partitions then holds over 6,000 records: more than one batch.
+    recovery, table, tp, offsets, expected, last = await _in_process(
+        kafka_bootstrap, tmp_path, 24_000)
+    result = await restore_actives(recovery, {tp}, offsets, budget_s=0.0)
+    # One batch at most, and what it wrote is what faust's offsets and the database say.
+    assert not result.complete and 0 <= offsets[tp] < last[tp.partition]
+    db = table.data._dbs[tp.partition]
+    assert db.get(OFFSET_KEY) == str(offsets[tp]).encode()
+    assert result.records == offsets[tp] + 1
+    resumed = await restore_actives(recovery, {tp}, offsets)
+    assert resumed.complete and resumed.records == last[tp.partition] - result.records + 1
+    assert {k: v for k, v in db.items() if k != OFFSET_KEY} == expected[tp.partition]
