@@ -195,8 +195,8 @@ async def restore_actives(recovery: Recovery, tps: Iterable[TP],
         budget_s = recovery.app.conf.broker_request_timeout * BUDGET_SHARE_OF_REQUEST_TIMEOUT
     by_tp = {TopicPartition(p.tp.topic, p.tp.partition): p for p in result.partitions}
     consumer = _consumer(recovery)
-    await consumer.start()
     try:
+        await consumer.start()
         consumer.assign(list(by_tp))
         for ktp, part in by_tp.items():
             consumer.seek(ktp, part.offset + 1)
@@ -286,7 +286,13 @@ def install_batched_restore() -> None:
     async def _seek_offsets(self: Recovery, consumer: ConsumerT, tps: set[TP],
                             offsets: Counter[TP], title: str) -> None:
         if title == "active" and tps:
-            result = await restore_actives(self, tps, offsets)
+            try:
+                result = await restore_actives(self, tps, offsets)
+            except Exception as exc:
+                # The offsets and databases agree on whatever was written: faust's own
+                # replay, with its own retries, reads the rest.
+                self.log.warning("Batched restore failed, faust's replay takes over: %r", exc)
+                result = RestoreResult()
             if result.partitions:
                 self.log.info(
                     "Batched restore: %d records into %d partitions in %.2f s%s",

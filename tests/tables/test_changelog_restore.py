@@ -24,7 +24,13 @@ from faust.stores.rocksdb import Store as RocksDBStore
 from faust.types import TP
 
 from devstack.services import WorkerProcess
-from streams.changelog_restore import PartitionRestore, apply_batch, restore_actives
+from streams import changelog_restore
+from streams.changelog_restore import (
+    PartitionRestore,
+    apply_batch,
+    install_batched_restore,
+    restore_actives,
+)
 from streams.provision import ensure_topics
 from tables.model_table import raw_table
 from tables.order_record import new_order
@@ -246,3 +252,29 @@ async def test_restore_over_budget_leaves_the_rest_to_faust(
     resumed = await restore_actives(recovery, {tp}, offsets)
     assert resumed.complete and resumed.records == last[tp.partition] - result.records + 1
     assert {k: v for k, v in db.items() if k != OFFSET_KEY} == expected[tp.partition]
+
+
+class _SeekingConsumer:
+    def __init__(self) -> None:
+        self.seeks: list[dict[TP, int]] = []
+
+    async def seek_wait(self, offsets: dict[TP, int]) -> None:
+        self.seeks.append(dict(offsets))
+
+
+async def test_a_failed_restore_leaves_the_partitions_to_faust(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    install_batched_restore()
+    app = faust.App(f"restore-fail-{uuid.uuid4().hex[:6]}", broker="kafka://127.0.0.1:1",
+                    store="rocksdb://", datadir=str(tmp_path / "faust"))
+    recovery = app.tables.recovery
+    tp = TP("some-changelog", 0)
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise ConnectionError("broker gone")
+
+    monkeypatch.setattr(changelog_restore, "restore_actives", broken)
+    consumer = _SeekingConsumer()
+    await recovery._seek_offsets(consumer, {tp}, Counter({tp: 41}), "active")
+    # Faust's own seek still happens, from the offsets as they stood.
+    assert consumer.seeks == [{tp: 41}]
