@@ -18,6 +18,7 @@ from gateway.factory import build_gateway
 from gateway.port import PaymentGateway
 from gateway.settings import GatewaySettings
 from schemas.orders import FulfillmentRequested
+from streams.changelog_restore import install_batched_restore
 from streams.commit_safety import install_commit_safety
 from streams.health import register_health
 from streams.publisher import TopicPublisher, send_and_wait
@@ -59,6 +60,7 @@ def create_app(settings: WorkerSettings | None = None,
                gateway: PaymentGateway | None = None) -> Paystream:
     settings = settings or WorkerSettings()
     install_commit_safety()
+    install_batched_restore()
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap_servers}",

@@ -160,6 +160,9 @@ def run_recovery_bench(orders: int = 100_000, json_path: Path | None = None,
         first, _, _ = _timed_start(env, tmp / "w0", tmp / "w0.log")
         first.stop()
         baseline, baseline_s, _ = _timed_start(env, tmp / "w1", tmp / "w1.log")
+        assert baseline.proc is not None
+        # What the worker holds with no orders: the loaded figure minus this is the table's.
+        baseline_mb = rss_mb(baseline.proc.pid)
         baseline.stop()
 
         changelog = f"{APP_ID}-{ORDERS_TABLE}-changelog"
@@ -193,6 +196,7 @@ def run_recovery_bench(orders: int = 100_000, json_path: Path | None = None,
             "rebuild_over_raw_read": round((ready_s - baseline_s) / raw_s, 2) if raw_s else None,
             "calibration_ms_before_after": calibration,
             **({"worker_profile": profile} if profile else {}),
+            "rss_baseline_mb": baseline_mb,
             "rss_loaded_mb": loaded_mb,
             "rss_peak_mb": peak_mb,
             "sample_served": f"{served}/{len(sample)}",
