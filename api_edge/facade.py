@@ -167,7 +167,7 @@ def reader(shopper_scope: str | None, *,
                          verifier: TokenVerifier = Depends(get_token_verifier),
                          deps: FacadeDeps = Depends(_deps)) -> Caller:
         actor = role_of(principal, shopper_scope, merchant, verifier.realm)
-        await deps.limits.check(principal)
+        deps.limits.check(principal)
         return Caller(OrchestratorClient(request, deps.tokens, deps.orchestrator, actor))
     return dependency
 

@@ -16,6 +16,9 @@ Only those fields are kept (no history, no request keys): a copy is small.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, cast
+
 from api_edge.aging_lru import AgingLru
 from api_edge.api_models import OrderView
 
@@ -23,6 +26,12 @@ from api_edge.api_models import OrderView
 _KEPT = ("order_id", "customer_id", "state", "currency", "expected_amount",
          "authorized_amount", "captured_amount", "refunded_amount", "merchant_id",
          "merchant_reference")
+# The other fields' defaults, made here: pydantic's model_construct fills a missing
+# field through `get_default`, which inspects the default factory's signature on every
+# call (`list`, `dict`: a text signature parsed with `ast`), ~0.9 ms per copy here.
+_DEFAULTS: tuple[tuple[str, Callable[[], Any] | None, Any], ...] = tuple(
+    (name, cast(Callable[[], Any] | None, field.default_factory), field.default)
+    for name, field in OrderView.model_fields.items() if name not in _KEPT)
 
 
 class RecentOrders:
@@ -31,8 +40,10 @@ class RecentOrders:
 
     def add(self, view: OrderView) -> None:
         # Built from the view's already validated fields: this runs on every order read.
-        self._orders.put(view.order_id, OrderView.model_construct(
-            **{name: getattr(view, name) for name in _KEPT}))
+        values = {name: getattr(view, name) for name in _KEPT}
+        for name, factory, default in _DEFAULTS:
+            values[name] = factory() if factory is not None else default
+        self._orders.put(view.order_id, OrderView.model_construct(set(_KEPT), **values))
 
     def get(self, order_id: str) -> OrderView | None:
         return self._orders.get(order_id)

@@ -3,18 +3,18 @@
 The body limit is an ASGI middleware, so an oversized body is refused before anything
 reads it; FastAPI reads and parses a route's body before its dependencies (and so before
 the bearer token is checked) run. Rates are counted per token subject and per OAuth client
-with the `limits` library's moving window, in this process's memory: each edge instance
-enforces its own share, which bounds what one caller can make any instance do.
+in a moving window, in this process's memory: each edge instance enforces its own share,
+which bounds what one caller can make any instance do.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections import deque
+from collections.abc import Callable
 
 from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage
-from limits.aio.strategies import MovingWindowRateLimiter
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -85,20 +85,62 @@ def _replay(messages: list[Message], then: Receive | None = None) -> Receive:
     return receive
 
 
+class MovingWindow:
+    """At most `limit.amount` hits per identity in any `limit.get_expiry()` seconds; a
+    refused hit is not counted. Memory: at most `amount` timestamps per active identity;
+    identities idle for a whole window are swept out as time passes.
+
+    Not the `limits` library's async memory storage: at every hit that one schedules an
+    expiry pass which sends each identity's list through the thread pool
+    (`asyncio.to_thread`) while holding that identity's lock, so on a busy edge a thread
+    fought the event loop for the GIL all the time and checks queued behind the pass.
+    Here a check is a few deque operations on the event loop, nothing awaited.
+    """
+
+    def __init__(self, limit: RateLimitItem, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.amount = limit.amount
+        self.seconds = float(limit.get_expiry())
+        self._clock = clock
+        self._hits: dict[str, deque[float]] = {}
+        self._swept = clock()
+
+    def hit(self, identity: str) -> float | None:
+        """None if admitted (and counted); else the seconds until a hit would be."""
+        now = self._clock()
+        if now - self._swept > self.seconds:
+            self._sweep(now)
+        hits = self._hits.get(identity)
+        if hits is None:
+            hits = self._hits[identity] = deque()
+        horizon = now - self.seconds
+        while hits and hits[0] <= horizon:
+            hits.popleft()
+        if len(hits) >= self.amount:
+            return hits[0] - horizon
+        hits.append(now)
+        return None
+
+    def _sweep(self, now: float) -> None:
+        horizon = now - self.seconds
+        for identity in [i for i, hits in self._hits.items() if not hits or hits[-1] <= horizon]:
+            del self._hits[identity]
+        self._swept = now
+
+
 class RateLimits:
     """Moving-window limits per token subject and per OAuth client (azp / client_id)."""
 
     def __init__(self, per_subject: str = "50/second", per_client: str = "500/second") -> None:
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
-        self.per_subject: RateLimitItem = parse(per_subject)
-        self.per_client: RateLimitItem = parse(per_client)
+        self.per_subject = MovingWindow(parse(per_subject))
+        self.per_client = MovingWindow(parse(per_client))
 
-    async def check(self, principal: Principal) -> None:
+    def check(self, principal: Principal) -> None:
         """Count one request; RateLimitedError (429 with Retry-After) once over a limit."""
-        for who, limit, identity in (("subject", self.per_subject, principal.subject),
-                                     ("client", self.per_client, principal.client_id or "")):
+        for who, window, identity in (("subject", self.per_subject, principal.subject),
+                                      ("client", self.per_client, principal.client_id or "")):
             if not identity:
                 continue
-            if not await self._limiter.hit(limit, who, identity):
-                stats = await self._limiter.get_window_stats(limit, who, identity)
-                raise RateLimitedError(who, max(1, math.ceil(stats.reset_time - time.time())))
+            wait = window.hit(identity)
+            if wait is not None:
+                raise RateLimitedError(who, max(1, math.ceil(wait)))

@@ -1,13 +1,15 @@
 """`paystream bench edge`: authenticated checkouts through Payments-A and B into SQS.
 
-Starts what it needs itself: ElasticMQ, Kafka (for order-created), the dev OIDC issuer,
-a fake of the worker's web views (wallet and order lookups), and A and B as two uvicorn
-processes. An open-loop load generator then sends `rps` approve requests per second for
-`seconds`: each request is scheduled at its arrival time whether or not earlier ones have
-finished, and its latency is measured from that scheduled time, so a stalled server shows
-up in the percentiles instead of silently slowing the generator down (coordinated
-omission). Every request carries its own order id and Idempotency-Key; the shoppers'
-bearer tokens are minted once, as a real client would reuse its access token.
+Starts what it needs itself: ElasticMQ, the dev OIDC issuer, a fake of the worker's web
+views (wallet and order lookups), and A and B as two uvicorn processes. No Kafka: the edge
+enqueues everything it accepts (order registrations and payment requests) on SQS, and the
+bridge, not benchmarked here, forwards it to Kafka. An open-loop load generator then sends
+`rps` approve requests per second for `seconds`: each request is scheduled at its arrival
+time whether or not earlier ones have finished, and its latency is measured from that
+scheduled time, so a stalled server shows up in the percentiles instead of silently
+slowing the generator down (coordinated omission). Every request carries its own order
+id and Idempotency-Key; the shoppers' bearer tokens are minted once, as a real client
+would reuse its access token.
 """
 
 from __future__ import annotations
@@ -35,10 +37,10 @@ from devstack.bench.common import (
     percentile,
 )
 from devstack.bench.edge_max import find_max
+from devstack.bench.profile import Profiler
 from devstack.dev_issuer import DevIssuer
 from devstack.dev_issuer_server import run_dev_issuer
 from devstack.dev_realm import ORCHESTRATOR_CLIENT_SECRET
-from devstack.kafka import KafkaServer
 from devstack.paths import REPO_ROOT, logs_dir
 from devstack.ports import free_port
 from devstack.process import ManagedProcess
@@ -167,29 +169,29 @@ def _queue_depth(endpoint: str) -> int:
 
 
 def run_edge_bench(rps: float, seconds: float, json_path: Path | None,
-                   find_max_step_s: float | None = None) -> dict[str, Any]:
+                   find_max_step_s: float | None = None,
+                   profile_dir: Path | None = None) -> dict[str, Any]:
     """A fixed-rate run; or, with `find_max_step_s`, the highest rate within the p99
-    limit for the edge and for the bare JWT endpoint (devstack.bench.edge_max)."""
+    limit for the edge and for the bare JWT endpoint (devstack.bench.edge_max). With
+    `profile_dir`, py-spy samples A and B during the fixed-rate run (their collapsed
+    stacks go there, their breakdown into the result as `profiles`)."""
     tmp = Path(tempfile.mkdtemp(prefix="paystream-bench-edge-"))
     sqs = ElasticMQServer(tmp / "elasticmq")
-    kafka = KafkaServer(tmp / "kafka")
     procs: list[ManagedProcess] = []
     sqs.start()
     try:
-        kafka.start()
         with run_dev_issuer() as issuer:
-            result = _run(issuer, sqs, kafka, procs, rps, seconds, find_max_step_s)
+            result = _run(issuer, sqs, procs, rps, seconds, find_max_step_s, profile_dir)
     finally:
         for proc in procs:
             proc.stop()
-        kafka.stop()
         sqs.stop()
     return emit(result, json_path)
 
 
-def _run(issuer: DevIssuer, sqs: ElasticMQServer, kafka: KafkaServer,
-         procs: list[ManagedProcess], rps: float, seconds: float,
-         find_max_step_s: float | None = None) -> dict[str, Any]:
+def _run(issuer: DevIssuer, sqs: ElasticMQServer, procs: list[ManagedProcess], rps: float,
+         seconds: float, find_max_step_s: float | None = None,
+         profile_dir: Path | None = None) -> dict[str, Any]:
     views_port, a_port, b_port, ops_port = free_port(), free_port(), free_port(), free_port()
     shoppers = [f"cust-bench-{i}" for i in range(SHOPPERS)]
     procs.append(_spawn("views", [
@@ -200,7 +202,6 @@ def _run(issuer: DevIssuer, sqs: ElasticMQServer, kafka: KafkaServer,
     env = {
         "PAYSTREAM_AUTH_ISSUER": issuer.issuer,
         "SQS_ENDPOINT_URL": sqs.endpoint_url,
-        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
         "PAYSTREAM_EDGE_WORKER_URL": f"http://127.0.0.1:{views_port}",
         "PAYSTREAM_EDGE_SERVICE_CLIENT_SECRET": ORCHESTRATOR_CLIENT_SECRET,
         "PAYSTREAM_EDGE_ORCHESTRATOR_PORT": str(b_port),
@@ -228,11 +229,16 @@ def _run(issuer: DevIssuer, sqs: ElasticMQServer, kafka: KafkaServer,
     # queueing for CPU, so each process's CPU per request is recorded with them.
     pids = {proc.name: proc.pid for proc in procs}
     pids |= {"elasticmq": sqs.process.pid if sqs.process else 0,
-             "kafka": kafka.process.pid if kafka.process else 0, "load_generator": os.getpid()}
+             "load_generator": os.getpid()}
     calibration = [calibration_ms()]
     cpu_before = {name: cpu_seconds(pid, children=False) for name, pid in pids.items() if pid}
     server_before = _server_times(ops_port, b_port)
+    # Sampled from outside (--nonblocking): the profilers' own CPU is their processes',
+    # not A's or B's, but it is taken from the same two cores.
+    profilers = ({name: Profiler(pids[name], profile_dir / f"edge-{name}.txt", edge=True).start()
+                  for name in ("facade", "orchestrator")} if profile_dir is not None else {})
     figures = asyncio.run(_load(facade_url, tokens, rps, seconds, record=True))
+    profiles = {name: profiler.stop() for name, profiler in profilers.items()}
     cpu_ms = {name: round((cpu_seconds(pids[name], children=False) - used) * 1000
                           / max(1, figures["requests"]), 3)
               for name, used in cpu_before.items()}
@@ -250,11 +256,12 @@ def _run(issuer: DevIssuer, sqs: ElasticMQServer, kafka: KafkaServer,
         "calibration_ms_before_after": calibration,
         "server_mean_ms": {
             name: _mean_ms(server_before[name], server_after[name]) for name in server_after},
+        **({"profiles": profiles} if profiles else {}),
         "setup": {
-            "facade": "1 uvicorn process (h11, asyncio loop)",
+            "facade": "1 uvicorn process (uvloop, httptools)",
             "orchestrator": "1 uvicorn process; wallet + order lookups via HTTP to a fake "
-                            "of the worker views; order-created to Kafka (acks=all); "
-                            "SendMessageBatch to ElasticMQ",
+                            "of the worker views; SendMessageBatch to ElasticMQ "
+                            "(payment-requests.fifo); no Kafka",
             "shoppers": SHOPPERS,
             "load_generator": "open loop, aiohttp, same machine",
         },
@@ -304,8 +311,12 @@ def edge_command(
                                        "first step"),
     step_seconds: float = typer.Option(10.0, "--step-seconds",
                                        help="Length of each --find-max step"),
+    profile_dir: Path | None = typer.Option(None, "--profile",
+                                            help="py-spy A and B during the fixed-rate run; "
+                                                 "collapsed stacks go to this directory"),
 ) -> None:
     """Authenticated approve requests through A and B into SQS: rate and latency."""
-    result = run_edge_bench(rps, seconds, json_path, step_seconds if find_max else None)
+    result = run_edge_bench(rps, seconds, json_path, step_seconds if find_max else None,
+                            profile_dir)
     if result.get("errors"):
         raise typer.Exit(1)

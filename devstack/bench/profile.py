@@ -41,7 +41,23 @@ STAGES: tuple[tuple[str, str], ...] = (
     ("paystream core (plan, ledger, schemas)", r"^(tables|schemas)/"),
     ("paystream streams (publisher, app)", r"^streams/"),
 )
+# The edge's processes (Payments-A and B): the same rule, their own layers.
+EDGE_STAGES: tuple[tuple[str, str], ...] = (
+    ("JWT check (PyJWT, cryptography)", r"^(jwt|cryptography)/"),
+    ("SQS client (incl. botocore SigV4)", r"^(bridge_sqs|botocore)/"),
+    ("aiohttp client (A->B, B->views, B->SQS)", r"^(aiohttp|yarl|multidict)/"),
+    ("pydantic (parse, dump, copy)", r"^(pydantic|pydantic_core)/"),
+    ("fastapi (routing, dependencies, validation)", r"^fastapi/"),
+    ("starlette (request, response)", r"^starlette/"),
+    ("uvicorn (HTTP server protocol)", r"^(uvicorn|httptools|h11)/"),
+    ("prometheus metrics", r"^prometheus_client/"),
+    ("structlog JSON logging", r"^structlog/|^streams/logs\.py"),
+    ("paystream edge (api_edge)", r"^api_edge/"),
+    ("paystream schemas + tables", r"^(tables|schemas)/"),
+)
 _COMPILED = tuple((name, re.compile(pattern)) for name, pattern in STAGES)
+_EDGE_COMPILED = tuple((name, re.compile(pattern)) for name, pattern in EDGE_STAGES)
+Compiled = tuple[tuple[str, re.Pattern[str]], ...]
 # py-spy frames look like "function (package/module.py:123)": paths are relative to the
 # entry of sys.path they were imported from, so a package's frames start with its name.
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^():]+)(?::\d+)?\)$")
@@ -53,10 +69,10 @@ def _file(frame: str) -> str:
     return match.group("file") if match else frame
 
 
-def _stage(frames: list[str]) -> str:
+def _stage(frames: list[str], stages: Compiled = _COMPILED) -> str:
     for frame in reversed(frames):  # innermost first
         path = _file(frame)
-        for name, pattern in _COMPILED:
+        for name, pattern in stages:
             if pattern.search(path):
                 return name
     return UNCLASSIFIED
@@ -79,8 +95,10 @@ class Breakdown:
         }
 
 
-def breakdown(collapsed: str) -> Breakdown:
-    """Stage shares and top self-time frames of py-spy's collapsed (raw) output."""
+def breakdown(collapsed: str, *, edge: bool = False) -> Breakdown:
+    """Stage shares and top self-time frames of py-spy's collapsed (raw) output; `edge`:
+    by the edge's layers (EDGE_STAGES) instead of the worker's."""
+    stages = _EDGE_COMPILED if edge else _COMPILED
     result = Breakdown()
     for line in collapsed.splitlines():
         stack, _, count_text = line.rpartition(" ")
@@ -92,7 +110,7 @@ def breakdown(collapsed: str) -> Breakdown:
         if not frames:
             continue
         result.samples += count
-        result.stages[_stage(frames)] += count
+        result.stages[_stage(frames, stages)] += count
         result.self_frames[_short(frames[-1])] += count
     return result
 
@@ -109,10 +127,11 @@ def _short(frame: str) -> str:
 class Profiler:
     """py-spy recording the given process (and its children) until `stop()`."""
 
-    def __init__(self, pid: int, out: Path, rate: int = 100) -> None:
+    def __init__(self, pid: int, out: Path, rate: int = 100, *, edge: bool = False) -> None:
         self.pid = pid
         self.out = out
         self.rate = rate
+        self.edge = edge
         self.proc: subprocess.Popen[bytes] | None = None
 
     @staticmethod
@@ -145,7 +164,7 @@ class Profiler:
             err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
             return {"error": f"py-spy wrote no profile: {err[-500:]}"}
         return {"collapsed_stacks": str(self.out),
-                **breakdown(self.out.read_text(errors="replace")).as_dict()}
+                **breakdown(self.out.read_text(errors="replace"), edge=self.edge).as_dict()}
 
 
 def _py_spy() -> str | None:

@@ -82,3 +82,32 @@ def test_without_credentials_a_local_endpoint_is_unsigned_and_aws_is_refused(
     remote = SqsJsonClient(None, "eu-west-1")
     with pytest.raises(Exception, match="NoCredentials"):
         remote._signed_headers("ReceiveMessage", b"{}")
+
+
+class _Chain:
+    """botocore's session as far as the client uses it, counting walks of the chain."""
+
+    def __init__(self, found: object) -> None:
+        self.found = found
+        self.walks = 0
+
+    def get_credentials(self) -> object:
+        self.walks += 1
+        return self.found
+
+
+def test_the_credential_chain_is_walked_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import bridge_sqs.sqs_client as module
+
+    empty = _Chain(None)
+    monkeypatch.setattr(module, "get_session", lambda: empty)
+    local = SqsJsonClient("http://127.0.0.1:1", "us-east-1")
+    for _ in range(3):
+        assert local._signed_headers("SendMessageBatch", b"{}").get("Authorization") is None
+    assert empty.walks == 1
+    # AWS's own endpoint without credentials is an error, and asked again next time.
+    aws = SqsJsonClient(None, "us-east-1")
+    for _ in range(2):
+        with pytest.raises(module.SqsError):
+            aws._signed_headers("SendMessageBatch", b"{}")
+    assert empty.walks == 3

@@ -47,6 +47,22 @@ def test_breakdown_charges_stdlib_frames_to_their_caller() -> None:
     assert result["top_self_pct"]["parseString (xml/dom/minidom.py)"] == 60.0
 
 
+def test_edge_breakdown_charges_by_the_edge_layers() -> None:
+    collapsed = "\n".join([
+        'process 1:"python";serve (api_edge/cli.py:60);solve_dependencies '
+        '(fastapi/dependencies/utils.py:600);verify (api_edge/auth/verifier.py:50);'
+        'decode (jwt/api_jwt.py:200) 2',
+        'process 1:"python";serve (api_edge/cli.py:60);request (api_edge/upstream.py:70);'
+        '_request (aiohttp/client.py:500);dumps (json/__init__.py:231) 3',
+        'process 1:"python";serve (api_edge/cli.py:60);_send_once '
+        '(api_edge/worker_views.py:200) 5',
+    ])
+    result = breakdown(collapsed, edge=True).as_dict()
+    assert result["stages_pct"] == {"paystream edge (api_edge)": 50.0,
+                                    "aiohttp client (A->B, B->views, B->SQS)": 30.0,
+                                    "JWT check (PyJWT, cryptography)": 20.0}
+
+
 def test_find_max_halves_down_when_the_first_step_fails() -> None:
     async def load(url: str, tokens: list[str], rps: float, seconds: float,
                    record: bool) -> dict[str, Any]:
