@@ -109,7 +109,7 @@ class RequestHandler:
                  publisher: Publisher, pending: PendingPolicy | None = None,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                  rand: Callable[[], float] = random.random,
-                 gateway_slots: int | None = None, busy: set[str] | None = None) -> None:
+                 busy: set[str] | None = None) -> None:
         self.gateway = gateway
         self.ledger = ledger
         self.in_flight = in_flight
@@ -117,9 +117,6 @@ class RequestHandler:
         self.pending = pending or PendingPolicy()
         self._sleep = sleep
         self._rand = rand
-        # The in-flight cap applies to gateway calls only: parsing, deciding and
-        # publishing happen outside it, so a slot is never idle while Kafka acks.
-        self._slots = asyncio.Semaphore(gateway_slots) if gateway_slots else None
         # Orders being executed now, shared with the reconciler so it leaves them alone.
         self.busy = busy if busy is not None else set()
 
@@ -269,14 +266,9 @@ class RequestHandler:
         return GatewayResult(result="failed", reason=reason)
 
     async def _timed(self, operation: str, call: GatewayCall) -> TransactionResult:
-        """One gateway call inside an in-flight slot; the latency metric excludes the
-        wait for the slot, so it shows the gateway, not our queue."""
-        if self._slots is None:
-            return await self._timed_invoke(operation, call)
-        async with self._slots:
-            return await self._timed_invoke(operation, call)
-
-    async def _timed_invoke(self, operation: str, call: GatewayCall) -> TransactionResult:
+        """One gateway call. The in-flight cap is the gateway client's own (connections
+        or threads), so the SDK builds and parses outside it; the latency includes the
+        wait for a connection when all are busy."""
         began = time.perf_counter()
         try:
             return await self._invoke(call)

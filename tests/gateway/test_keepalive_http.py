@@ -192,3 +192,24 @@ def test_works_on_uvloop_as_the_worker_runs_it() -> None:
         assert loop.run_until_complete(scenario()) == [(200, b"<ok/>")] * 2
     finally:
         loop.close()
+
+
+async def test_never_more_requests_at_once_than_connections() -> None:
+    # The worker's in-flight cap C is this pool's size: the gateway never sees more.
+    now, peak = [0], [0]
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await _read_request(reader)
+            now[0] += 1
+            peak[0] = max(peak[0], now[0])
+            await asyncio.sleep(0.02)
+            now[0] -= 1
+            writer.write(_answer(b"<ok/>"))
+
+    async with serving(handler) as (client, connections):  # max_connections=4
+        answers = await asyncio.gather(*(client.request("GET", "/t", {}, b"")
+                                         for _ in range(20)))
+    assert answers == [(200, b"<ok/>")] * 20
+    assert peak[0] == 4
+    assert len(connections) == 4
