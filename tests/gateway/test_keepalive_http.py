@@ -108,23 +108,20 @@ async def test_a_close_after_the_answer_is_not_reused() -> None:
     assert len(connections) == 2
 
 
-async def test_a_drop_after_the_request_is_a_maybe_applied_connection_error() -> None:
+@pytest.mark.parametrize(("reply", "then_close"), [
+    # The connection drops halfway through the answer.
+    (b"HTTP/1.1 201 Created\r\nContent-Length: 100\r\n\r\n<partial", True),
+    # Something that is not HTTP comes back, and the connection stays open.
+    (b"SMTP ready\r\n\r\n", False),
+], ids=["dropped", "malformed"])
+async def test_a_broken_answer_is_a_maybe_applied_connection_error(
+        reply: bytes, then_close: bool) -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await _read_request(reader)
-        writer.write(b"HTTP/1.1 201 Created\r\nContent-Length: 100\r\n\r\n<partial")
+        writer.write(reply)
         await writer.drain()
-
-    async with serving(handler) as (client, _):
-        with pytest.raises(bt_conn.ConnectionError) as caught:
-            await client.request("POST", "/t", {}, b"<sale/>")
-    assert isinstance(classify(caught.value, "sale", mutating=True), OutcomeUnknownError)
-
-
-async def test_a_malformed_answer_is_a_maybe_applied_connection_error() -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _read_request(reader)
-        writer.write(b"SMTP ready\r\n\r\n")
-        await reader.read()
+        if not then_close:
+            await reader.read()
 
     async with serving(handler) as (client, _):
         with pytest.raises(bt_conn.ConnectionError) as caught:
