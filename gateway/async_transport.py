@@ -80,13 +80,13 @@ class AsyncioHttpStrategy:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._direct_loop: asyncio.AbstractEventLoop | None = None
         base = urlsplit(environment.base_url)
-        self._ssl: ssl.SSLContext | bool = False
+        self._ssl: ssl.SSLContext | None = None
         if base.scheme == "https":
             cafile = getattr(environment, "ssl_certificate", None)
             self._ssl = ssl.create_default_context(cafile=cafile)
         self._base_url = f"{base.scheme}://{base.netloc}"
         self._origin = Origin(base.hostname or "", base.port or (443 if self._ssl else 80),
-                              self._ssl if isinstance(self._ssl, ssl.SSLContext) else None)
+                              self._ssl)
         # Proxies are read once: the SDK's default transport re-reads the environment on
         # every call, which cost ~8 % of the worker's CPU under load.
         proxies = urllib.request.getproxies()
@@ -124,7 +124,8 @@ class AsyncioHttpStrategy:
             timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.config.timeout,
                                             sock_read=self.config.timeout)
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._max_connections, ssl=self._ssl),
+                connector=aiohttp.TCPConnector(limit=self._max_connections,
+                                               ssl=self._ssl or False),
                 timeout=timeout, trust_env=False, auto_decompress=True)
             self._loop = loop
         return self._session

@@ -60,9 +60,8 @@ def _node(element: ET.Element) -> Any:
 
 def _dict(element: ET.Element) -> dict[str, Any]:
     result: dict[str, Any] = {}
-    tags = _TAGS
     for child in element:
-        tag = tags.get(child.tag) or _underscored(child.tag)
+        tag = _underscored(child.tag)
         attrs = child.attrib
         text = child.text
         # Most elements are plain text without attributes; they take the short way

@@ -210,8 +210,8 @@ async def restore_actives(recovery: Recovery, tps: Iterable[TP],
                 part = fetched_part
                 # Checked after the await, with no await before the write: a rebalance
                 # (faust sets the signal, then closes revoked databases) cannot slip in.
-                db = part.store._dbs.get(part.tp.partition)
-                if recovery.signal_recovery_start.is_set() or db is None:
+                db = _writable_db(recovery, part)
+                if db is None:
                     result.complete = False
                     return result
                 apply_batch(part, db, records)
@@ -237,10 +237,21 @@ async def restore_actives(recovery: Recovery, tps: Iterable[TP],
         await consumer.stop()
 
 
+def _open_db(part: PartitionRestore) -> rocksdict.Rdict | None:
+    """The partition's database while this worker holds it (a revocation closes it)."""
+    db: rocksdict.Rdict | None = part.store._dbs.get(part.tp.partition)
+    return db
+
+
+def _writable_db(recovery: Recovery, part: PartitionRestore) -> rocksdict.Rdict | None:
+    """The database to write to now: none once a rebalance has begun."""
+    return None if recovery.signal_recovery_start.is_set() else _open_db(part)
+
+
 def _flush_written(parts: Iterable[PartitionRestore]) -> None:
     flushed = False
     for part in parts:
-        db = part.store._dbs.get(part.tp.partition)
+        db = _open_db(part)
         if part.written and db is not None:
             db.flush(wait=True)
             flushed = True
@@ -269,8 +280,8 @@ def release_free_memory() -> None:
 
 def _mark_read_through(recovery: Recovery, part: PartitionRestore,
                        offsets: MutableMapping[TP, int]) -> bool:
-    db = part.store._dbs.get(part.tp.partition)
-    if recovery.signal_recovery_start.is_set() or db is None:
+    db = _writable_db(recovery, part)
+    if db is None:
         return False
     db.put(part.store.offset_key, str(part.highwater).encode())
     part.offset = offsets[part.tp] = part.highwater

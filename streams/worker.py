@@ -19,7 +19,7 @@ def run_worker(settings: WorkerSettings | None = None, loglevel: str = "info") -
     # By default the gateway SDK runs on the event loop's own thread (see
     # gateway.async_transport); with `transport="threads"` it runs on a thread pool, and
     # a shorter GIL switch interval lets a thread whose HTTP answer arrived resume sooner,
-    # which is latency the in-flight slot would otherwise sit through.
+    # which is latency a gateway call would otherwise sit through.
     sys.setswitchinterval(0.001)
     # uvloop's loop and socket transports are C: on asyncio's Python loop, its scheduling
     # and the socket writes of every produce request and gateway call were about a sixth
