@@ -39,12 +39,12 @@ PublishDeadLetter = Callable[[DeadLetter, str | None], Awaitable[None]]
 class Reconciler:
     def __init__(self, gateway: Callable[[], PaymentGateway],
                  ledger: ModelTable[PaymentLedgerEntry],
-                 in_flight: ModelTable[InFlightRecord], busy: set[str],
+                 legacy_in_flight: ModelTable[InFlightRecord], busy: set[str],
                  publish_anomaly: PublishAnomaly, dead_letter: PublishDeadLetter, *,
                  sample_every: int = 20, max_per_pass: int = 500) -> None:
         self._gateway = gateway
         self.ledger = ledger
-        self.in_flight = in_flight
+        self.legacy_in_flight = legacy_in_flight
         self.busy = busy
         self.publish_anomaly = publish_anomaly
         self.dead_letter = dead_letter
@@ -55,7 +55,8 @@ class Reconciler:
 
     async def run_pass(self, *, repair: bool, since: datetime | None = None) -> dict[str, Any]:
         started = datetime.now(UTC)
-        in_flight_orders = {record.order_id for _, record in self.in_flight.items()}
+        # Calls started by a worker from before they were kept in the ledger entry.
+        legacy_orders = {record.order_id for _, record in self.legacy_in_flight.items()}
         checked, skipped, repaired, failed = 0, 0, 0, 0
         drifts: list[Drift] = []
         for order_id, entry in list(self.ledger.items()):
@@ -63,7 +64,7 @@ class Reconciler:
                 break
             if since is not None and (entry.updated_at is None or entry.updated_at < since):
                 continue
-            if order_id in self.busy or order_id in in_flight_orders:
+            if order_id in self.busy or entry.calls_in_flight or order_id in legacy_orders:
                 skipped += 1
                 continue
             if since is None and not needs_check(entry, self.sample_every, self.passes):
@@ -101,7 +102,10 @@ class Reconciler:
         # from inside stream iteration, and a timer is not.
         if drift.repair is not Repair.VOID or drift.order_id in self.busy:
             return False
-        return await self._compensate(drift, self.ledger.get(drift.order_id))
+        entry = self.ledger.get(drift.order_id)
+        if entry is not None and entry.calls_in_flight:
+            return False  # a call started since the pass read the entry
+        return await self._compensate(drift, entry)
 
     async def _compensate(self, drift: Drift, entry: PaymentLedgerEntry | None) -> bool:
         """Void a sale no request of the order holds: the shopper's money is released."""

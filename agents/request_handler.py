@@ -3,8 +3,8 @@
 The handler owns the crash-safety protocol; the faust agent around it only feeds records
 and acknowledges them. Ordering of effects, and why:
 
-1. An `in_flight` record keyed by idempotency key is stored *before* the gateway call
-   and counts the attempts that got no definite answer.
+1. An in-flight record of the call is stored in the order's ledger entry *before* the
+   gateway call and counts the attempts that got no definite answer.
 2. Every gateway call carries the idempotency key as Braintree's `api_request_key`, so a
    repeat returns the original transaction once the first attempt completed, and is
    refused as "in flight" (915233) while it has not: money never moves twice.
@@ -12,11 +12,12 @@ and acknowledges them. Ordering of effects, and why:
    (`tables.pending.resolution_for`) leaves the request pending. It is repeated, with a
    back-off that grows to minutes, until the gateway answers definitely; the order view
    shows it as pending meanwhile, and the order's later requests wait behind it (the
-   dispatcher chains them). The record stays unacknowledged, so a restarted worker gets
-   it again and resumes with the in-flight record. Only after the life of an idempotency
+   dispatcher chains them). The Kafka record stays unacknowledged, so a restarted worker
+   gets it again and resumes with the in-flight record. Only after the life of an idempotency
    key is it given up (reported failed; a late effect is compensated by the reconciler).
 4. The outcome event is published (and acknowledged by Kafka) *before* the ledger entry
-   records the request as processed. A crash in between re-runs the request, which the
+   records the request as processed; that same write clears the call in flight, so a
+   payment costs two changelog records. A crash in between re-runs the request, which the
    gateway answers idempotently, and re-publishes the same event id and sequence, which
    consumers de-duplicate. A processed request is never executed or published again.
 """
@@ -49,8 +50,11 @@ from tables.payment_ledger import (
     GatewayResult,
     InFlightRecord,
     PaymentLedgerEntry,
+    call_in_flight,
     conclude,
+    with_call_in_flight,
     with_status,
+    without_call,
 )
 from tables.payment_plan import (
     AlreadyProcessed,
@@ -83,11 +87,15 @@ class LedgerStore(Protocol):
 
     def put(self, order_id: str, entry: PaymentLedgerEntry) -> None: ...
 
+    def delete(self, order_id: str) -> None: ...
 
-class InFlightStore(Protocol):
+
+class LegacyInFlightStore(Protocol):
+    """The `payment-in-flight` table, where calls in flight were kept before they moved
+    into the ledger entry: read so that a call started by an older worker resumes with
+    its start time and attempts (its key's life is counted from that start)."""
+
     def get(self, idempotency_key: str) -> InFlightRecord | None: ...
-
-    def put(self, idempotency_key: str, record: InFlightRecord) -> None: ...
 
     def delete(self, idempotency_key: str) -> None: ...
 
@@ -105,14 +113,15 @@ def _now() -> datetime:
 
 
 class RequestHandler:
-    def __init__(self, gateway: PaymentGateway, ledger: LedgerStore, in_flight: InFlightStore,
-                 publisher: Publisher, pending: PendingPolicy | None = None,
+    def __init__(self, gateway: PaymentGateway, ledger: LedgerStore, publisher: Publisher,
+                 pending: PendingPolicy | None = None,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                  rand: Callable[[], float] = random.random,
-                 busy: set[str] | None = None) -> None:
+                 busy: set[str] | None = None,
+                 legacy_in_flight: LegacyInFlightStore | None = None) -> None:
         self.gateway = gateway
         self.ledger = ledger
-        self.in_flight = in_flight
+        self.legacy_in_flight = legacy_in_flight
         self.publisher = publisher
         self.pending = pending or PendingPolicy()
         self._sleep = sleep
@@ -138,7 +147,7 @@ class RequestHandler:
             self.busy.discard(request.order_id)
 
     async def _execute(self, request: PaymentRequest) -> None:
-        entry = self.ledger.get(request.order_id)
+        entry = self._adopt_legacy_call(self.ledger.get(request.order_id), request)
         if needs_status_refresh(entry, request):
             entry = await self._fresh(request, entry)
         plan = plan_request(entry, request)
@@ -152,9 +161,8 @@ class RequestHandler:
             return
         if isinstance(plan, Decline):
             result = GatewayResult.declined_by_rule(plan.reason)
-            self.in_flight.delete(request.idempotency_key)
         else:
-            called = await self._call_until_definite(request, plan)
+            called = await self._call_until_definite(entry, request, plan)
             if called is None:
                 return  # parked for an operator: no outcome, not processed
             result = called
@@ -165,12 +173,31 @@ class RequestHandler:
         after, event = conclude(entry, request, result, occurred_at=_now())
         await self.publisher.outcome(event)
         self.ledger.put(after.order_id, after)
-        self.in_flight.delete(request.idempotency_key)
         metrics.REQUESTS.labels(request.kind, event.event_type).inc()
         log.info("payment_outcome", order_id=request.order_id, payment_id=request.payment_id,
                  event_type=event.event_type, sequence=event.sequence,
                  transaction_id=event.transaction_id, correlation_id=request.correlation_id,
                  reason=event.reason)
+
+    def _adopt_legacy_call(self, entry: PaymentLedgerEntry | None,
+                           request: PaymentRequest) -> PaymentLedgerEntry | None:
+        """The entry holding the call an older worker recorded in the legacy table."""
+        key = request.idempotency_key
+        if self.legacy_in_flight is None:
+            return entry
+        record = self.legacy_in_flight.get(key)
+        if record is None:
+            return entry
+        if call_in_flight(entry, key) is None and not (entry and key in entry.processed):
+            entry = self._store_call(entry, request, record)
+        self.legacy_in_flight.delete(key)
+        return entry
+
+    def _store_call(self, entry: PaymentLedgerEntry | None, request: PaymentRequest,
+                    record: InFlightRecord) -> PaymentLedgerEntry:
+        stored = with_call_in_flight(entry, request, record)
+        self.ledger.put(request.order_id, stored)
+        return stored
 
     async def _fresh(self, request: PaymentRequest,
                      entry: PaymentLedgerEntry | None) -> PaymentLedgerEntry | None:
@@ -203,16 +230,16 @@ class RequestHandler:
             return entry
         return with_status(entry, _status(txn.status))
 
-    async def _call_until_definite(self, request: PaymentRequest,
+    async def _call_until_definite(self, entry: PaymentLedgerEntry | None,
+                                   request: PaymentRequest,
                                    call: GatewayCall) -> GatewayResult | None:
         """The gateway's definite answer to `call`; None when it was parked."""
-        key = request.idempotency_key
-        record = self.in_flight.get(key)
+        record = call_in_flight(entry, request.idempotency_key)
         if record is None:
             record = InFlightRecord(order_id=request.order_id, kind=request.kind,
                                     started_at=_now(),
                                     transaction_id=getattr(call, "transaction_id", None))
-            self.in_flight.put(key, record)
+            entry = self._store_call(entry, request, record)
         operation = type(call).__name__.lower()
         metrics.IN_FLIGHT.inc()
         try:
@@ -226,13 +253,14 @@ class RequestHandler:
                         metrics.GATEWAY_CALLS.labels(operation, "refused").inc()
                         return from_permanent_error(exc)
                     if resolution is Resolution.PARK:
-                        await self._park_misconfigured(request, exc, record.attempts + 1)
+                        await self._park_misconfigured(entry, request, exc,
+                                                       record.attempts + 1)
                         return None
                     metrics.GATEWAY_CALLS.labels(operation, "unknown").inc()
                     record = record.model_copy(update={
                         "attempts": record.attempts + 1,
                         "last_error": f"{type(exc).__name__}: {exc.message}"[:250]})
-                    self.in_flight.put(key, record)
+                    entry = self._store_call(entry, request, record)
                     log.warning("gateway_outcome_unknown", order_id=request.order_id,
                                 operation=operation, attempts=record.attempts,
                                 error=type(exc).__name__, detail=exc.message)
@@ -325,7 +353,8 @@ class RequestHandler:
         # api_request_key can, and that is what the retries did.
         return None
 
-    async def _park_misconfigured(self, request: PaymentRequest, exc: GatewayError,
+    async def _park_misconfigured(self, entry: PaymentLedgerEntry | None,
+                                  request: PaymentRequest, exc: GatewayError,
                                   attempts: int) -> None:
         metrics.GATEWAY_MISCONFIGURED.labels(type(exc).__name__).inc()
         log.error("gateway_misconfigured", order_id=request.order_id,
@@ -333,8 +362,13 @@ class RequestHandler:
         await self._dead_letter(
             request, f"gateway configuration, not the payment: {exc.message}",
             type(exc).__name__, attempts)
-        # Not processed: a replay from the dead-letter topic runs it once fixed.
-        self.in_flight.delete(request.idempotency_key)
+        # Not processed: a replay from the dead-letter topic runs it once fixed, as a
+        # new call (its key's life starts again).
+        remaining = None if entry is None else without_call(entry, request.idempotency_key)
+        if remaining is None:
+            self.ledger.delete(request.order_id)
+        else:
+            self.ledger.put(request.order_id, remaining)
 
     async def _dead_letter(self, request: PaymentRequest, reason: str, error_type: str,
                            attempts: int) -> None:

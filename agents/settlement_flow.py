@@ -61,6 +61,10 @@ async def hold_refund(ledger: _Ledger, publisher: _Pending, entry: PaymentLedger
     if held is entry:
         return  # already waiting: a redelivery of the same request
     now = datetime.now(UTC)
+    if len(held.deferred_refunds) == len(entry.deferred_refunds):
+        # Already waiting; only a call an earlier attempt left in flight is cleared.
+        ledger.put(held.order_id, held)
+        return
     await publisher.pending_operation(PaymentPending(
         event_id=pending_event_id(request.order_id, request.idempotency_key, 1),
         order_id=request.order_id, customer_id=request.customer_id,

@@ -41,7 +41,8 @@ class WorkerTables:
     """The tables this worker declared; a role the worker does not run leaves its None."""
 
     ledger: ModelTable[PaymentLedgerEntry]
-    in_flight: ModelTable[InFlightRecord]
+    # Read only: where calls in flight were kept before they moved into the ledger entry.
+    legacy_in_flight: ModelTable[InFlightRecord]
     orders: ModelTable[Order] | None = None
     wallets: ModelTable[Wallet] | None = None
     fulfillment: ModelTable[FulfillmentRequested] | None = None
@@ -96,7 +97,7 @@ def create_app(settings: WorkerSettings | None = None,
     )
     topics = declare_topics(app, settings.partitions)
     tables = WorkerTables(ledger=ledger_table(app, settings.partitions),
-                          in_flight=in_flight_table(app, settings.partitions))
+                          legacy_in_flight=in_flight_table(app, settings.partitions))
     publisher = TopicPublisher(topics)
     pending = PendingPolicy(base_s=settings.backoff_base_s, cap_s=settings.backoff_cap_s,
                             give_up_after_s=settings.give_up_after_s)
@@ -112,8 +113,8 @@ def create_app(settings: WorkerSettings | None = None,
     busy: set[str] = set()
 
     def handler_factory() -> RequestHandler:
-        return RequestHandler(gateway_provider(), tables.ledger, tables.in_flight, publisher,
-                              pending, busy=busy)
+        return RequestHandler(gateway_provider(), tables.ledger, publisher, pending, busy=busy,
+                              legacy_in_flight=tables.legacy_in_flight)
 
     roles = settings.roles
     guard = view_guard(settings)
@@ -123,7 +124,7 @@ def create_app(settings: WorkerSettings | None = None,
         register_executor(app, topics.payment_requests, handler_factory,
                           settings.in_flight * 2)
         reconciler = Reconciler(
-            gateway_provider, tables.ledger, tables.in_flight, busy,
+            gateway_provider, tables.ledger, tables.legacy_in_flight, busy,
             lambda anomaly: send_and_wait(topics.order_anomalies, anomaly.order_id, anomaly),
             publisher.dead_letter)
         register_reconciler(app, reconciler, settings.reconcile_interval_s)

@@ -44,6 +44,21 @@ from tables.settlement import (
 )
 
 
+class InFlightRecord(BaseModel):
+    """A gateway call that was started; present only until its outcome is recorded."""
+
+    model_config = ConfigDict(frozen=True)
+
+    order_id: str
+    kind: str
+    started_at: datetime
+    transaction_id: str | None = None
+    # Attempts that got no definite answer, and the last such error (no secrets: the
+    # adapter's messages name the failure, never the request's fields).
+    attempts: int = Field(default=0, ge=0)
+    last_error: str | None = None
+
+
 class PaymentLedgerEntry(BaseModel):
     """What the executor knows about one order's payment. Immutable."""
 
@@ -71,6 +86,11 @@ class PaymentLedgerEntry(BaseModel):
     )
     # When the last outcome was recorded (what `paystream reconcile --since` selects on).
     updated_at: datetime | None = None
+    # Gateway calls started and not yet concluded, by idempotency key (at most one at a
+    # time: an order's requests run in sequence). Held in the order's own entry so that
+    # the record written before a call and the one concluding it are the only two
+    # changelog records a payment costs, and the conclusion clears the call atomically.
+    calls_in_flight: dict[str, InFlightRecord] = Field(default_factory=dict)
 
     @property
     def has_live_authorization(self) -> bool:
@@ -85,21 +105,6 @@ class PaymentLedgerEntry(BaseModel):
         return self.captured - self.refunded
 
 
-class InFlightRecord(BaseModel):
-    """A gateway call that was started; present only until its outcome is recorded."""
-
-    model_config = ConfigDict(frozen=True)
-
-    order_id: str
-    kind: str
-    started_at: datetime
-    transaction_id: str | None = None
-    # Attempts that got no definite answer, and the last such error (no secrets: the
-    # adapter's messages name the failure, never the request's fields).
-    attempts: int = Field(default=0, ge=0)
-    last_error: str | None = None
-
-
 def planned_amount(entry: PaymentLedgerEntry | None, request: PaymentRequest) -> Money | None:
     """The amount a request resolves to: explicit, or the full remainder it acts on."""
     if request.amount is not None or entry is None:
@@ -109,6 +114,46 @@ def planned_amount(entry: PaymentLedgerEntry | None, request: PaymentRequest) ->
     if request.kind == "refund":
         return entry.refundable
     return None
+
+
+def opened(request: PaymentRequest) -> PaymentLedgerEntry:
+    """The entry of an order the ledger has not seen, as its first request starts it."""
+    return PaymentLedgerEntry(
+        order_id=request.order_id,
+        customer_id=request.customer_id,
+        currency=request.amount.currency if request.amount is not None else None,
+    )
+
+
+def call_in_flight(entry: PaymentLedgerEntry | None, idempotency_key: str
+                   ) -> InFlightRecord | None:
+    return None if entry is None else entry.calls_in_flight.get(idempotency_key)
+
+
+def with_call_in_flight(entry: PaymentLedgerEntry | None, request: PaymentRequest,
+                        record: InFlightRecord) -> PaymentLedgerEntry:
+    """The entry recording that `request`'s gateway call started (or was tried again)."""
+    base = entry if entry is not None else opened(request)
+    return base.model_copy(update={
+        "calls_in_flight": {**base.calls_in_flight, request.idempotency_key: record}})
+
+
+def without_call(entry: PaymentLedgerEntry, idempotency_key: str) -> PaymentLedgerEntry | None:
+    """The entry once the call under `idempotency_key` ends without an outcome (parked);
+    None when nothing but the call's own opening remains, i.e. the order is unseen again."""
+    calls = {k: v for k, v in entry.calls_in_flight.items() if k != idempotency_key}
+    if (not calls and not entry.processed and entry.transaction_id is None
+            and not entry.deferred_refunds and entry.next_sequence == 1):
+        return None
+    return entry.model_copy(update={"calls_in_flight": calls})
+
+
+def _calls_without(entry: PaymentLedgerEntry, idempotency_key: str) -> dict[str, object]:
+    """The change that concludes a request's call, if the entry holds one."""
+    if idempotency_key not in entry.calls_in_flight:
+        return {}
+    return {"calls_in_flight": {k: v for k, v in entry.calls_in_flight.items()
+                                if k != idempotency_key}}
 
 
 def with_status(entry: PaymentLedgerEntry, status: TransactionStatus) -> PaymentLedgerEntry:
@@ -134,11 +179,13 @@ def with_deferred_refund(entry: PaymentLedgerEntry, request: PaymentRequest, amo
     """The entry holding a refund that waits for `transaction_id` to settle. Not processed
     and no sequence: its one outcome comes when it runs (or is refused)."""
     if any(d.idempotency_key == request.idempotency_key for d in entry.deferred_refunds):
-        return entry
+        concluded = _calls_without(entry, request.idempotency_key)
+        return entry.model_copy(update=concluded) if concluded else entry
     deferred = DeferredRefund(idempotency_key=request.idempotency_key, amount=amount,
                               transaction_id=transaction_id, since=at,
                               request=request.model_dump_json())
-    return entry.model_copy(update={"deferred_refunds": (*entry.deferred_refunds, deferred)})
+    return entry.model_copy(update={"deferred_refunds": (*entry.deferred_refunds, deferred),
+                                    **_calls_without(entry, request.idempotency_key)})
 
 
 # ----------------------------------------------------------------------- results
@@ -186,15 +233,13 @@ def record_result(
 ) -> PaymentLedgerEntry:
     """Fold the result of handling `request` into the entry and consume a sequence number."""
     if entry is None:
-        entry = PaymentLedgerEntry(
-            order_id=request.order_id,
-            customer_id=request.customer_id,
-            currency=request.amount.currency if request.amount is not None else None,
-        )
+        entry = opened(request)
     event_id = event_id or outcome_event_id(request.order_id, request.idempotency_key)
     changes: dict[str, object] = {
         "next_sequence": entry.next_sequence + 1,
         "processed": {**entry.processed, request.idempotency_key: event_id},
+        # The outcome is the call's conclusion: both land in the same changelog record.
+        **_calls_without(entry, request.idempotency_key),
     }
     if entry.deferred_refunds:
         # Its one outcome is this one, whatever it is: it no longer waits.
@@ -351,11 +396,15 @@ __all__ = [
     "InFlightRecord",
     "PaymentLedgerEntry",
     "ResultKind",
+    "call_in_flight",
     "conclude",
+    "opened",
     "outcome_event",
     "planned_amount",
     "record_result",
+    "with_call_in_flight",
     "with_deferred_refund",
     "with_leg_status_of",
     "with_status",
+    "without_call",
 ]

@@ -3,9 +3,12 @@
 All are changelogged RocksDB tables co-partitioned with the topic that feeds them, so
 the worker consuming a key's records owns its row and a web request for it can be routed
 by the same key:
-- payment-ledger (order id -> PaymentLedgerEntry) and payment-in-flight (idempotency key
-  -> InFlightRecord), written by the executor while handling a record of `payment-requests`
-  (keyed by order id), so an in-flight row lives in its order's changelog partition;
+- payment-ledger (order id -> PaymentLedgerEntry, with the order's gateway calls in
+  flight), written by the executor while handling a record of `payment-requests` (keyed
+  by order id);
+- payment-in-flight (idempotency key -> InFlightRecord): where calls in flight were kept
+  before they moved into the ledger entry, in their order's changelog partition. Only read
+  (and emptied) now, so that a call an older worker started resumes with its history;
 - orders (order id -> Order), from `order-created` and the outcome topics;
 - wallets (customer id -> Wallet), from `wallet-commands`;
 - fulfillment-requests (order id -> FulfillmentRequested), from `payment-deposited`;
@@ -40,7 +43,7 @@ def ledger_table(app: faust.App, partitions: int) -> ModelTable[PaymentLedgerEnt
 
 def in_flight_table(app: faust.App, partitions: int) -> ModelTable[InFlightRecord]:
     return declare_model_table(app, IN_FLIGHT_TABLE, InFlightRecord, partitions,
-                               "Gateway calls started but not yet concluded")
+                               "Calls in flight kept by older workers (read and emptied)")
 
 
 def orders_table(app: faust.App, partitions: int) -> ModelTable[Order]:

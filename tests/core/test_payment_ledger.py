@@ -7,10 +7,15 @@ from schemas.payment_request import PaymentRequest
 from tables.order_state import OrderState
 from tables.payment_ledger import (
     GatewayResult,
+    InFlightRecord,
     PaymentLedgerEntry,
+    call_in_flight,
     conclude,
     record_result,
+    with_call_in_flight,
+    with_deferred_refund,
     with_status,
+    without_call,
 )
 from tables.payment_plan import (
     AlreadyProcessed,
@@ -202,3 +207,41 @@ def test_ledger_state_names_the_order_state_the_plan_gates_on() -> None:
     assert plan_request(full, request("refund", key="r3")) == Decline(
         "refund requested but the order is already fully refunded")
 
+
+
+def _call(kind: str = "approve") -> InFlightRecord:
+    return InFlightRecord(order_id="order-1", kind=kind, started_at=T0, attempts=1)
+
+
+@pytest.mark.parametrize("result", [ok(transaction_id="tx-auth"),
+                                    GatewayResult(result="declined", status="processor_declined",
+                                                  transaction_id="tx-d"),
+                                    GatewayResult.declined_by_rule("no")])
+def test_a_first_call_in_flight_opens_the_entry_and_its_outcome_ends_it(
+        result: GatewayResult) -> None:
+    approve = request("approve", usd("10"), key="a1")
+    held = with_call_in_flight(None, approve, _call())
+    assert call_in_flight(held, "a1") == _call() and held.processed == {}
+    assert ledger_state(held) == ledger_state(None)
+    assert plan_request(held, approve) == plan_request(None, approve)
+    # Concluding the opened entry is concluding an unseen order, minus nothing.
+    assert record_result(held, approve, result) == record_result(None, approve, result)
+    assert call_in_flight(record_result(held, approve, result), "a1") is None
+
+
+def test_a_parked_call_leaves_an_unseen_order_unseen_and_a_known_order_as_it_was() -> None:
+    approve = request("approve", usd("10"), key="a1")
+    assert without_call(with_call_in_flight(None, approve, _call()), "a1") is None
+    known = authorized()
+    deposit = request("deposit", None, key="d1")
+    assert without_call(with_call_in_flight(known, deposit, _call("deposit")), "d1") == known
+
+
+def test_a_held_refund_clears_the_call_an_earlier_attempt_left() -> None:
+    entry = captured(settled=False)
+    refund_request = request("refund", usd("10"), key="r1")
+    held = with_deferred_refund(with_call_in_flight(entry, refund_request, _call("refund")),
+                                refund_request, usd("10"), "tx-auth", T0)
+    assert held.calls_in_flight == {} and len(held.deferred_refunds) == 1
+    # A redelivery of the held refund changes nothing.
+    assert with_deferred_refund(held, refund_request, usd("10"), "tx-auth", T0) is held

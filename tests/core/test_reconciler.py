@@ -97,3 +97,14 @@ def test_the_reconciler_never_writes_a_table() -> None:
     report, anomalies, _ = run(gateway, ReadOnly({"order-2": failed_order("order-2")}),
                                Table(), set())
     assert report["repaired"] == 1 and anomalies
+
+
+def test_an_order_whose_entry_holds_a_call_in_flight_is_left_alone() -> None:
+    gateway = FaultyGateway()
+    tid = late_sale(gateway, "order-1")
+    call = InFlightRecord.model_validate(
+        {"order_id": "order-1", "kind": "approve", "started_at": "2024-05-01T12:00:00Z"})
+    entry = failed_order("order-1").model_copy(update={"calls_in_flight": {"k": call}})
+    report, anomalies, _ = run(gateway, Table({"order-1": entry}), Table(), set())
+    assert report["checked"] == 0 and report["skipped_in_flight"] == 1 and anomalies == []
+    assert gateway.transactions[tid].status == "authorized"

@@ -6,6 +6,7 @@ agree with the gateway's own ledger."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from typing import Any
 
@@ -71,9 +72,10 @@ async def run_order(script: list[Fault], crash_on: set[int], amount: str
     for step in steps:
         raw = step.model_dump_json().encode()
         for _delivery in range(10):
-            handler = RequestHandler(gateway, ledger, in_flight, publisher,  # type: ignore[arg-type]
+            handler = RequestHandler(gateway, ledger, publisher,  # type: ignore[arg-type]
                                      pending=PendingPolicy(base_s=0, cap_s=0),
-                                     sleep=_no_sleep, rand=lambda: 0.0)
+                                     sleep=_no_sleep, rand=lambda: 0.0,
+                                     legacy_in_flight=in_flight)
             try:
                 await handler.handle(raw)
                 break
@@ -138,19 +140,20 @@ async def _one(gateway: FaultyGateway, policy: PendingPolicy) -> tuple[Publisher
                                                                           MemoryTable]:
     ledger, in_flight = MemoryTable(), MemoryTable()
     publisher = Publisher(set())
-    handler = RequestHandler(gateway, ledger, in_flight, publisher,  # type: ignore[arg-type]
-                             pending=policy, sleep=_no_sleep, rand=lambda: 0.0)
+    handler = RequestHandler(gateway, ledger, publisher,  # type: ignore[arg-type]
+                             pending=policy, sleep=_no_sleep, rand=lambda: 0.0,
+                             legacy_in_flight=in_flight)
     await handler.handle(request("approve", usd("10.00"), key="k1").model_dump_json().encode())
     return publisher, ledger, in_flight
 
 
 def test_given_up_only_after_its_limit_and_then_reported_failed_with_a_dead_letter() -> None:
     policy = PendingPolicy(base_s=0, cap_s=0, give_up_after_s=1e-6)
-    publisher, ledger, in_flight = asyncio.run(_one(AlwaysUnknown(), policy))
+    publisher, ledger, _ = asyncio.run(_one(AlwaysUnknown(), policy))
     assert [e.event_type for e in publisher.outcomes] == ["payment-failed"]
     assert "given up" in (publisher.outcomes[0].reason or "")
     assert [d.error_type for d in publisher.dead_letters] == ["GivenUp"]
-    assert "k1" not in in_flight and "k1" in ledger["order-1"].processed
+    assert "k1" in ledger["order-1"].processed and ledger["order-1"].calls_in_flight == {}
 
 
 def test_at_the_limit_a_sale_found_at_the_gateway_is_the_answer_not_a_failure() -> None:
@@ -198,9 +201,9 @@ def test_a_refund_is_planned_on_a_fresh_status_even_when_reads_fail_at_first() -
         gateway = FlakyReads()
         ledger, in_flight = MemoryTable(), MemoryTable()
         publisher = Publisher(set())
-        handler = RequestHandler(gateway, ledger, in_flight, publisher,  # type: ignore[arg-type]
+        handler = RequestHandler(gateway, ledger, publisher,  # type: ignore[arg-type]
                                  pending=PendingPolicy(base_s=0, cap_s=0), sleep=_no_sleep,
-                                 rand=lambda: 0.0)
+                                 rand=lambda: 0.0, legacy_in_flight=in_flight)
         for step in (request("approve", usd("10.00"), key="a"),
                      request("deposit", None, key="d")):
             await handler.handle(step.model_dump_json().encode())
@@ -211,3 +214,81 @@ def test_a_refund_is_planned_on_a_fresh_status_even_when_reads_fail_at_first() -
     publisher = asyncio.run(scenario())
     assert [e.event_type for e in publisher.outcomes] == [
         "payment-approved", "payment-deposited", "payment-refunded"]
+
+
+class WorkerDies(BaseException):
+    """The process is killed while it waits to ask the gateway again."""
+
+
+class CountingTable(MemoryTable):
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.writes = 0
+
+    def put(self, key_or_entry: Any, value: Any = None) -> None:
+        self.writes += 1
+        super().put(key_or_entry, value)
+
+    def delete(self, key: str) -> None:
+        self.writes += 1
+        super().delete(key)
+
+
+def test_a_payment_writes_its_order_entry_twice_and_no_other_table() -> None:
+    """The call in flight and its conclusion are the order's own two changelog records."""
+    ledger, legacy = CountingTable(), CountingTable()
+    handler = RequestHandler(FaultyGateway(), ledger, Publisher(set()),  # type: ignore[arg-type]
+                             legacy_in_flight=legacy)
+    for step in (request("approve", usd("10.00"), key="a"), request("deposit", None, key="d")):
+        asyncio.run(handler.handle(step.model_dump_json().encode()))
+    assert ledger.writes == 4 and legacy.writes == 0
+    assert ledger["order-1"].calls_in_flight == {}
+    assert set(ledger["order-1"].processed) == {"a", "d"}
+
+
+def test_a_call_in_flight_survives_a_crash_with_its_start_and_attempts() -> None:
+    ledger, legacy = MemoryTable(), MemoryTable()
+    raw = request("approve", usd("10.00"), key="k1").model_dump_json().encode()
+
+    async def die(_: float) -> None:
+        raise WorkerDies()
+
+    first = RequestHandler(FaultyGateway(script=deque(["lost_before_apply"])),  # type: ignore[arg-type]
+                           ledger, Publisher(set()), sleep=die, legacy_in_flight=legacy)
+    with contextlib.suppress(WorkerDies):
+        asyncio.run(first.handle(raw))
+    record = ledger["order-1"].calls_in_flight["k1"]
+    assert record.attempts == 1 and record.kind == "approve"
+    assert ledger["order-1"].processed == {} and ledger["order-1"].next_sequence == 1
+
+    # The redelivered request resumes the same call: its notice counts on from there.
+    publisher = Publisher(set())
+    again = RequestHandler(FaultyGateway(script=deque(["lost_before_apply"])),  # type: ignore[arg-type]
+                           ledger, publisher, pending=PendingPolicy(base_s=0, cap_s=0,
+                                                                    announce_after=1),
+                           sleep=_no_sleep, rand=lambda: 0.0, legacy_in_flight=legacy)
+    asyncio.run(again.handle(raw))
+    assert [(p.attempts, p.since) for p in publisher.pending] == [(2, record.started_at)]
+    assert [e.event_type for e in publisher.outcomes] == ["payment-approved"]
+    assert ledger["order-1"].calls_in_flight == {}
+
+
+def test_a_call_an_older_worker_kept_in_the_legacy_table_resumes_with_its_history() -> None:
+    from datetime import UTC, datetime
+
+    from tables.payment_ledger import InFlightRecord
+
+    started = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+    legacy = MemoryTable({"k1": InFlightRecord(order_id="order-1", kind="approve",
+                                               started_at=started, attempts=3)})
+    ledger, publisher = MemoryTable(), Publisher(set())
+    # Its key's life is counted from the older worker's start: long past, so one more
+    # unknown answer ends it.
+    handler = RequestHandler(AlwaysUnknown(), ledger, publisher,  # type: ignore[arg-type]
+                             pending=PendingPolicy(base_s=0, cap_s=0, give_up_after_s=3600),
+                             sleep=_no_sleep, rand=lambda: 0.0, legacy_in_flight=legacy)
+    asyncio.run(handler.handle(
+        request("approve", usd("10.00"), key="k1").model_dump_json().encode()))
+    assert [e.event_type for e in publisher.outcomes] == ["payment-failed"]
+    assert "after 4 attempts since 2024-05-01T12:00:00" in (publisher.outcomes[0].reason or "")
+    assert "k1" not in legacy and ledger["order-1"].calls_in_flight == {}
