@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import tempfile
 import time
 import uuid
@@ -157,6 +158,16 @@ def _wait_balanced(fleet: list[WorkerProcess], timeout: float = 60) -> None:
         time.sleep(0.5)
 
 
+def ceiling_with_a_free_worker(cpu_ms_per_payment: dict[str, float], cores: int
+                               ) -> float | None:
+    """Payments/s this machine allows if the worker's CPU were zero: Kafka and the
+    simulator share its cores with the worker, and their CPU per payment (same run) caps
+    the rate whatever the worker does. Beside `raw_kafka_per_s` it says how much of the
+    L=0 ratio the executor can still move."""
+    others = cpu_ms_per_payment.get("kafka", 0.0) + cpu_ms_per_payment.get("simulator", 0.0)
+    return round(cores * 1000 / others, 1) if others > 0 else None
+
+
 def _mean_gateway_ms(worker: WorkerProcess) -> float | None:
     """Mean gateway call time as the worker saw it (SDK + HTTP + simulator latency)."""
     total, count = histogram_totals(f"{worker.url}/metrics", "paystream_gateway_call_seconds")
@@ -225,6 +236,7 @@ def run_executor_bench(latency_ms: float, in_flight: int, requests: int,
     finally:
         kafka.stop()
     littles = in_flight / (latency_ms / 1000) if latency_ms > 0 else None
+    ceiling = ceiling_with_a_free_worker(figures["cpu_ms_per_payment"], os.cpu_count() or 1)
     result = {
         "benchmark": "executor", "latency_ms": latency_ms, "in_flight": in_flight,
         "workers": workers, "worker_roles": list(roles),
@@ -234,6 +246,8 @@ def run_executor_bench(latency_ms: float, in_flight: int, requests: int,
                                    if littles else None),
         "raw_kafka_per_s": raw,
         "ratio_to_raw_kafka": round(figures["payments_per_s"] / raw, 3),
+        "ceiling_with_a_free_worker_per_s": ceiling,
+        "ceiling_ratio_to_raw_kafka": round(ceiling / raw, 3) if ceiling else None,
         "worker_rss_mb": worker_rss,
         "machine": machine(),
     }

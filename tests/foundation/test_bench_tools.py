@@ -72,3 +72,12 @@ def test_find_max_halves_down_when_the_first_step_fails() -> None:
     rates = [s["rps"] for s in result["steps"]]
     assert rates[:4] == [200, 100, 50, 25]
     assert result["max_rps"] is not None and 25 <= result["max_rps"] <= 30
+
+
+def test_the_ceiling_with_a_free_worker_is_the_cores_over_the_others_cpu() -> None:
+    from devstack.bench.executor import ceiling_with_a_free_worker
+
+    # 1.2 ms of Kafka and 0.8 ms of simulator per payment on 2 cores: 1000 payments/s.
+    assert ceiling_with_a_free_worker({"kafka": 1.2, "simulator": 0.8, "worker": 3.0}, 2) \
+        == 1000.0
+    assert ceiling_with_a_free_worker({"worker": 3.0}, 2) is None
