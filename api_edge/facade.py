@@ -78,6 +78,7 @@ from api_edge.settings import EdgeSettings
 from api_edge.token_cache import CachingTokenVerifier
 from api_edge.upstream import AiohttpUpstream, Upstream
 from api_edge.webhooks import install_webhooks
+from gateway.disputes import DisputePort
 from schemas.types import OrderId
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,8 @@ class FacadeDeps:
     tokens: ServiceTokenSource
     orchestrator: Upstream
     limits: RateLimits = field(default_factory=RateLimits)
+    # Braintree's dispute API; None: the one `GatewaySettings` configures.
+    disputes: DisputePort | None = None
 
     @classmethod
     def from_settings(cls, settings: EdgeSettings) -> FacadeDeps:
@@ -229,7 +232,8 @@ def create_facade_app(settings: EdgeSettings | None = None, *,
     install_problem_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     install_webhooks(app, settings)
-    install_disputes(app, reader(None, merchant=True), writer(None, merchant=True))
+    install_disputes(app, reader(None, merchant=True), writer(None, merchant=True),
+                     deps.disputes)
     metrics = install_observability(app, "facade", metrics_route=False)
 
     async def readiness_probe() -> dict[str, str]:

@@ -30,6 +30,7 @@ from schemas.outcomes import (
 from schemas.payment_request import PaymentRequest
 from schemas.pending import PaymentPending
 from streams.channels import PAYMENT_DLQ, PAYMENT_QUEUE
+from tables.after_capture import DisputeChanged
 
 GENERATED_DIR: Final = Path(__file__).resolve().parent / "generated"
 ASYNCAPI_FILE: Final = "asyncapi.yaml"
@@ -48,6 +49,7 @@ MESSAGES: Final[dict[str, type[BaseModel]]] = {
     "payment-pending": PaymentPending,
     "gateway-notification": GatewayNotification,
     "fulfillment-hold": FulfillmentHold,
+    "order-dispute": DisputeChanged,
     "order-created": OrderCreated,
     "order-anomaly": OrderAnomaly,
     "fulfillment-requested": FulfillmentRequested,
@@ -72,6 +74,9 @@ TOPICS: Final[dict[str, tuple[type[BaseModel], str]]] = {
     "fulfillment-requested": (FulfillmentRequested, "A paid order ready to ship."),
     "gateway-notifications": (GatewayNotification, "Verified Braintree webhooks: settlement, "
                               "settlement declined, disputes, disbursements."),
+    "order-disputes": (DisputeChanged, "A dispute on an order moved (opened, under review, "
+                       "won, lost, accepted, expired), as the order table folded it from "
+                       "gateway-notifications; once per change."),
     "fulfillment-holds": (FulfillmentHold, "Hold, release or cancel shipments because of a "
                           "dispute."),
 }

@@ -30,6 +30,7 @@ from devstack.dev_issuer import DevIssuer
 from devstack.dev_issuer_server import run_dev_issuer
 from devstack.dev_realm import ORCHESTRATOR_CLIENT_SECRET
 from devstack.sqs import sqs_client
+from gateway.disputes import DisputePort
 
 
 @pytest.fixture(scope="session")
@@ -81,8 +82,10 @@ async def edge(edge_settings: EdgeSettings, edge_issuer: DevIssuer,
 async def start_edge(edge_settings: EdgeSettings, edge_issuer: DevIssuer,
                      fake_views: tuple[FakeWorkerViews, str], sqs_endpoint: str,
                      edge_queue_url: str, kafka_bootstrap: str,
-                     b_deps: OrchestratorDeps | None = None) -> AsyncIterator[Edge]:
-    """A fresh A+B pair (a restart: nothing remembered in memory)."""
+                     b_deps: OrchestratorDeps | None = None,
+                     disputes: DisputePort | None = None) -> AsyncIterator[Edge]:
+    """A fresh A+B pair (a restart: nothing remembered in memory); `disputes`: the dispute
+    port A's dispute routes use (default: the one `GatewaySettings` configures)."""
     b_deps = b_deps or OrchestratorDeps.from_settings(edge_settings)
     b_app = create_orchestrator_app(edge_settings, deps=b_deps)
     # raise_app_exceptions=False: a 500 is answered as a real server would answer it.
@@ -93,7 +96,8 @@ async def start_edge(edge_settings: EdgeSettings, edge_issuer: DevIssuer,
         verifier=CachingTokenVerifier(edge_settings.auth),
         tokens=service_token_source(edge_settings), orchestrator=HttpxUpstream(b_client),
         limits=RateLimits(edge_settings.rate_limit_per_subject,
-                          edge_settings.rate_limit_per_client))
+                          edge_settings.rate_limit_per_client),
+        disputes=disputes)
     a_app = create_facade_app(edge_settings, deps=a_deps)
     async with b_app.router.lifespan_context(b_app), a_app.router.lifespan_context(a_app):
         deadline = time.monotonic() + 60

@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from api_edge.cli import build_servers
 from api_edge.orchestrator import OrchestratorDeps
 from api_edge.settings import EdgeSettings
+from api_edge.upstream import AiohttpUpstream
 from devstack.bench.fake_views import FakeWorkerViews
 from devstack.dev_issuer import DevIssuer
 from devstack.dev_realm import MERCHANT_CLIENT_ID
@@ -152,6 +153,19 @@ class Edge:
                 merchant_id=MERCHANT_CLIENT_ID, correlation_id="test",
                 occurred_at=datetime.now(UTC))))
         return order_id
+
+
+@contextmanager
+def views_away(edge: Edge) -> Iterator[None]:
+    """The worker views unreachable from B while inside (B's client asks a dead port)."""
+    upstream = edge.b_deps.views._upstream
+    assert isinstance(upstream, AiohttpUpstream)
+    real = upstream.base_url
+    upstream.base_url = "http://127.0.0.1:9"  # nothing listens on the discard port
+    try:
+        yield
+    finally:
+        upstream.base_url = real
 
 
 def complete_in_order_table(fake: FakeWorkerViews, request: PaymentRequest,

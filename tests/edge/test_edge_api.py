@@ -4,8 +4,6 @@ merchant) ending in the order table. Refusals of who may do what: tests/security
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import httpx
@@ -18,10 +16,10 @@ from edge_helpers import (
     new_key,
     new_order_id,
     usd,
+    views_away,
 )
 
 from api_edge.idempotency import downstream_key
-from api_edge.upstream import AiohttpUpstream
 from devstack.dev_realm import MERCHANT_CLIENT_ID
 from schemas.money import Money
 from schemas.orders import OrderCreated
@@ -289,18 +287,6 @@ async def test_b_only_trusts_the_service_credential(edge: Edge) -> None:
     ok = await edge.internal.post("/internal/v1/payments", json=body,
                                   headers={**base, **edge.service()})
     assert ok.status_code == 202, ok.text
-
-
-@contextmanager
-def views_away(edge: Edge) -> Iterator[None]:
-    upstream = edge.b_deps.views._upstream
-    assert isinstance(upstream, AiohttpUpstream)
-    real = upstream.base_url
-    upstream.base_url = "http://127.0.0.1:9"  # nothing listens on the discard port
-    try:
-        yield
-    finally:
-        upstream.base_url = real
 
 
 async def test_dependency_outage_is_a_retryable_503_without_internals(edge: Edge) -> None:

@@ -1,19 +1,67 @@
-"""Merchant dispute routes against the simulator's dispute API, through the dispute port."""
+"""Merchant dispute routes through the public edge (A and B in-process, the fake worker
+views) against the simulator's dispute API, through the dispute port.
+
+A merchant sees and answers only disputes on its own orders: another merchant's is the
+same 404 as an unknown dispute, and while the order table cannot say whose order it is the
+answer is a 503 with Retry-After; in both cases nothing is written to the gateway."""
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, date, datetime
 
+import httpx
 import pytest
 from braintree.test.credit_card_numbers import CreditCardNumbers
-from fastapi import FastAPI
-from fastapi.testclient import TestClient
+from edge_fixtures import start_edge
+from edge_helpers import PROBLEM_JSON, Edge, new_key, new_order_id, views_away
 
-from api_edge.disputes import install_disputes
-from api_edge.problems import install_problem_handlers
-from gateway.disputes import BraintreeDisputes
+from api_edge.disputes import Ownership, dispute_order_id, ownership
+from api_edge.settings import EdgeSettings
+from devstack.bench.fake_views import FakeWorkerViews
+from devstack.dev_issuer import DevIssuer
+from gateway.disputes import BraintreeDisputes, Dispute
 from gateway.simulator.runner import SimulatorHandle, run_simulator
+from schemas.money import Money
+from schemas.orders import OrderCreated
+from tables.order_lifecycle import apply_order_created
+
+
+class RecordingDisputes:
+    """The simulator-backed dispute port, noting every call made to the gateway."""
+
+    def __init__(self, inner: BraintreeDisputes) -> None:
+        self.inner = inner
+        self.calls: list[tuple[str, str]] = []
+
+    def writes(self, dispute_id: str) -> list[str]:
+        return [op for op, d in self.calls if d == dispute_id and op != "find"]
+
+    def touched(self, dispute_id: str) -> list[str]:
+        return [op for op, d in self.calls if d == dispute_id]
+
+    async def find(self, dispute_id: str) -> Dispute:
+        self.calls.append(("find", dispute_id))
+        return await self.inner.find(dispute_id)
+
+    async def accept(self, dispute_id: str) -> Dispute:
+        self.calls.append(("accept", dispute_id))
+        return await self.inner.accept(dispute_id)
+
+    async def add_text_evidence(self, dispute_id: str, content: str,
+                                category: str | None = None) -> str:
+        self.calls.append(("text_evidence", dispute_id))
+        return await self.inner.add_text_evidence(dispute_id, content, category)
+
+    async def add_file_evidence(self, dispute_id: str, filename: str, content: bytes,
+                                category: str | None = None) -> str:
+        self.calls.append(("file_evidence", dispute_id))
+        return await self.inner.add_file_evidence(dispute_id, filename, content, category)
+
+    async def finalize(self, dispute_id: str) -> Dispute:
+        self.calls.append(("finalize", dispute_id))
+        return await self.inner.finalize(dispute_id)
 
 
 @pytest.fixture(scope="module")
@@ -23,55 +71,201 @@ def sim() -> Iterator[SimulatorHandle]:
 
 
 @pytest.fixture(scope="module")
-def client(sim: SimulatorHandle) -> Iterator[TestClient]:
-    async def merchant() -> None:
-        """Stands in for the facade's merchant-role dependency (tested with the edge)."""
-
-    app = FastAPI()
-    install_problem_handlers(app)
-    install_disputes(app, merchant, merchant, BraintreeDisputes(sim.gateway_settings()))
-    with TestClient(app) as test_client:
-        yield test_client
+def port(sim: SimulatorHandle) -> RecordingDisputes:
+    return RecordingDisputes(BraintreeDisputes(sim.gateway_settings()))
 
 
-def open_dispute(sim: SimulatorHandle, order_id: str) -> str:
+@pytest.fixture(scope="module")
+async def edge(edge_settings: EdgeSettings, edge_issuer: DevIssuer,
+               fake_views: tuple[FakeWorkerViews, str], sqs_endpoint: str,
+               edge_queue_url: str, kafka_bootstrap: str,
+               port: RecordingDisputes) -> AsyncIterator[Edge]:
+    async with start_edge(edge_settings, edge_issuer, fake_views, sqs_endpoint,
+                          edge_queue_url, kafka_bootstrap, disputes=port) as started:
+        yield started
+
+
+def open_dispute(sim: SimulatorHandle, order_id: str | None) -> str:
     bt = sim.sdk()
-    sale = bt.transaction.sale({
-        "amount": "83.00", "order_id": order_id, "options": {"submit_for_settlement": True},
+    sale_request: dict[str, object] = {
+        "amount": "83.00", "options": {"submit_for_settlement": True},
         "credit_card": {"number": CreditCardNumbers.Disputes.Chargeback,
-                        "expiration_date": "05/2030"}}).transaction
+                        "expiration_date": "05/2030"}}
+    if order_id is not None:
+        sale_request["order_id"] = order_id
+    sale = bt.transaction.sale(sale_request).transaction
     sim.settle(sale.id)
     (dispute,) = bt.transaction.find(sale.id).disputes
     return str(dispute.id)
 
 
-def test_contest_with_text_and_file_evidence_then_finalize(sim: SimulatorHandle,
-                                                          client: TestClient) -> None:
-    dispute_id = open_dispute(sim, "ord-contest-1")
-    found = client.get(f"/v1/disputes/{dispute_id}").json()
-    assert (found["status"], found["order_id"]) == ("open", "ord-contest-1")
-    assert found["amount_disputed"] == {"amount": "83.00", "currency": "USD"}
-    text = client.post(f"/v1/disputes/{dispute_id}/evidence", json={"text": "losing_evidence"})
+def gateway_status(sim: SimulatorHandle, dispute_id: str) -> str:
+    return str(sim.sdk().dispute.find(dispute_id).status)
+
+
+def foreign_order(edge: Edge) -> str:
+    """An order another merchant registered (the order table shows it)."""
+    order_id = new_order_id()
+    edge.fake.put_order(apply_order_created(None, OrderCreated(
+        order_id=order_id, customer_id="cust-shopper1", amount=Money.of("83.00", "USD"),
+        merchant_id="merchant-elsewhere", correlation_id="test",
+        occurred_at=datetime.now(UTC))))
+    return order_id
+
+
+def writing(edge: Edge) -> dict[str, str]:
+    return {**edge.merchant(), "Idempotency-Key": new_key()}
+
+
+async def every_route(edge: Edge, dispute_id: str,
+                      headers: dict[str, str] | None = None) -> list[httpx.Response]:
+    """GET, accept, text and document evidence, finalize, as the merchant."""
+    pdf = base64.b64encode(b"%PDF-1.4 proof of delivery").decode()
+    base = f"/v1/disputes/{dispute_id}"
+    return [
+        await edge.public.get(base, headers=headers or edge.merchant()),
+        await edge.public.post(f"{base}/accept", headers=headers or writing(edge)),
+        await edge.public.post(f"{base}/evidence", json={"text": "delivered"},
+                               headers=headers or writing(edge)),
+        await edge.public.post(f"{base}/evidence",
+                               json={"file_name": "delivery.pdf", "content_base64": pdf},
+                               headers=headers or writing(edge)),
+        await edge.public.post(f"{base}/finalize", headers=headers or writing(edge)),
+    ]
+
+
+# ------------------------------------------------------------------ own disputes
+
+
+async def test_contest_with_text_and_file_evidence_then_finalize(
+        sim: SimulatorHandle, edge: Edge) -> None:
+    order_id = await edge.register(amount="83.00")
+    dispute_id = open_dispute(sim, order_id)
+    found = await edge.public.get(f"/v1/disputes/{dispute_id}", headers=edge.merchant())
+    assert found.status_code == 200, found.text
+    assert (found.json()["status"], found.json()["order_id"]) == ("open", order_id)
+    assert found.json()["amount_disputed"] == {"amount": "83.00", "currency": "USD"}
+    text = await edge.public.post(f"/v1/disputes/{dispute_id}/evidence",
+                                  json={"text": "losing_evidence"}, headers=writing(edge))
     assert text.status_code == 201, text.text
     pdf = base64.b64encode(b"%PDF-1.4 proof of delivery").decode()
-    doc = client.post(f"/v1/disputes/{dispute_id}/evidence",
-                      json={"file_name": "delivery.pdf", "content_base64": pdf})
+    doc = await edge.public.post(f"/v1/disputes/{dispute_id}/evidence",
+                                 json={"file_name": "delivery.pdf", "content_base64": pdf},
+                                 headers=writing(edge))
     assert doc.status_code == 201, doc.text
-    done = client.post(f"/v1/disputes/{dispute_id}/finalize").json()
-    assert done["status"] in ("disputed", "lost")
-    assert set(done["evidence_ids"]) >= {text.json()["evidence_id"], doc.json()["evidence_id"]}
+    done = await edge.public.post(f"/v1/disputes/{dispute_id}/finalize", headers=writing(edge))
+    assert done.status_code == 200, done.text
+    assert done.json()["status"] in ("disputed", "lost")
+    assert set(done.json()["evidence_ids"]) >= {text.json()["evidence_id"],
+                                               doc.json()["evidence_id"]}
     # A finalized dispute takes no more evidence: Braintree's 95701, as a 409.
-    late = client.post(f"/v1/disputes/{dispute_id}/evidence", json={"text": "more"})
+    late = await edge.public.post(f"/v1/disputes/{dispute_id}/evidence", json={"text": "more"},
+                                  headers=writing(edge))
     assert late.status_code == 409 and "95701" in late.json()["detail"]
 
 
-def test_accept_and_errors(sim: SimulatorHandle, client: TestClient) -> None:
-    dispute_id = open_dispute(sim, "ord-accept-1")
-    accepted = client.post(f"/v1/disputes/{dispute_id}/accept")
+async def test_accept_and_errors(sim: SimulatorHandle, edge: Edge) -> None:
+    dispute_id = open_dispute(sim, await edge.register(amount="83.00"))
+    accepted = await edge.public.post(f"/v1/disputes/{dispute_id}/accept", headers=writing(edge))
     assert accepted.status_code == 200 and accepted.json()["status"] == "accepted"
-    again = client.post(f"/v1/disputes/{dispute_id}/accept")
+    again = await edge.public.post(f"/v1/disputes/{dispute_id}/accept", headers=writing(edge))
     assert again.status_code == 409 and "95704" in again.json()["detail"]
-    assert client.get("/v1/disputes/nosuchdispute").status_code == 404
-    both = client.post(f"/v1/disputes/{dispute_id}/evidence",
-                       json={"text": "x", "file_name": "a.pdf", "content_base64": "eA=="})
+    unknown = await edge.public.get("/v1/disputes/nosuchdispute", headers=edge.merchant())
+    assert unknown.status_code == 404
+    assert unknown.headers["content-type"] == PROBLEM_JSON
+    both = await edge.public.post(
+        f"/v1/disputes/{dispute_id}/evidence",
+        json={"text": "x", "file_name": "a.pdf", "content_base64": "eA=="}, headers=writing(edge))
     assert both.status_code == 422
+    keyless = await edge.public.post(f"/v1/disputes/{dispute_id}/accept",
+                                     headers=edge.merchant())
+    assert keyless.status_code == 400
+
+
+# ----------------------------------------------------------- not the caller's
+
+
+def _same_problem(answer: httpx.Response, unknown: httpx.Response) -> None:
+    assert answer.status_code == 404, answer.text
+    assert answer.headers["content-type"] == PROBLEM_JSON
+    mine, theirs = answer.json(), unknown.json()
+    assert {k: mine[k] for k in ("type", "title", "detail")} == \
+        {k: theirs[k] for k in ("type", "title", "detail")}
+
+
+async def test_another_merchants_dispute_is_404_as_if_absent_and_nothing_is_written(
+        sim: SimulatorHandle, edge: Edge, port: RecordingDisputes) -> None:
+    dispute_id = open_dispute(sim, foreign_order(edge))
+    unknown = await edge.public.get("/v1/disputes/nosuchdispute", headers=edge.merchant())
+    for answer in await every_route(edge, dispute_id):
+        _same_problem(answer, unknown)
+    assert port.writes(dispute_id) == []
+    assert gateway_status(sim, dispute_id) == "open"
+
+
+async def test_a_dispute_on_no_order_of_ours_is_404(sim: SimulatorHandle, edge: Edge,
+                                                    port: RecordingDisputes) -> None:
+    unknown = await edge.public.get("/v1/disputes/nosuchdispute", headers=edge.merchant())
+    # The order table (fully recovered) has no such order; a sale without an order id.
+    for order_id in (new_order_id(), None):
+        dispute_id = open_dispute(sim, order_id)
+        for answer in await every_route(edge, dispute_id):
+            _same_problem(answer, unknown)
+        assert port.writes(dispute_id) == []
+        assert gateway_status(sim, dispute_id) == "open"
+
+
+async def test_while_the_owner_cannot_be_known_it_is_503_and_nothing_is_written(
+        sim: SimulatorHandle, edge: Edge, port: RecordingDisputes) -> None:
+    own = open_dispute(sim, await edge.register(amount="83.00"))
+    foreign = open_dispute(sim, foreign_order(edge))
+    with views_away(edge):
+        answers = [*await every_route(edge, own), *await every_route(edge, foreign)]
+    for answer in answers:
+        assert answer.status_code == 503, answer.text
+        assert answer.headers["content-type"] == PROBLEM_JSON
+        assert int(answer.headers["retry-after"]) >= 1
+        assert "127.0.0.1" not in answer.text
+    assert port.writes(own) == [] and port.writes(foreign) == []
+    assert gateway_status(sim, own) == gateway_status(sim, foreign) == "open"
+    # Once the table answers again, the merchant's own dispute is its to answer.
+    found = await edge.public.get(f"/v1/disputes/{own}", headers=edge.merchant())
+    assert found.status_code == 200, found.text
+
+
+async def test_a_shopper_token_is_403_before_the_gateway_is_asked(
+        sim: SimulatorHandle, edge: Edge, port: RecordingDisputes) -> None:
+    dispute_id = open_dispute(sim, await edge.register(amount="83.00"))
+    for answer in await every_route(edge, dispute_id,
+                                    {**edge.shopper(), "Idempotency-Key": new_key()}):
+        assert answer.status_code == 403, answer.text
+        assert answer.headers["content-type"] == PROBLEM_JSON
+    assert port.touched(dispute_id) == []
+    assert gateway_status(sim, dispute_id) == "open"
+
+
+# ------------------------------------------------------------------ pure rules
+
+
+def _dispute(order_id: str | None) -> Dispute:
+    return Dispute(id="dp_1", status="open", kind="chargeback", reason="fraud",
+                   amount_disputed=Money.of("1.00", "USD"), transaction_id="tx1",
+                   order_id=order_id, reply_by=date(2030, 1, 1), evidence_ids=())
+
+
+def test_only_an_order_id_we_could_have_issued_names_one_of_our_orders() -> None:
+    assert dispute_order_id(_dispute("ord_Xb3kQ9vT2mLpR7wZ1cYhN5dF")) == \
+        "ord_Xb3kQ9vT2mLpR7wZ1cYhN5dF"
+    assert dispute_order_id(_dispute(None)) is None
+    assert dispute_order_id(_dispute("../wallet/methods")) is None
+    assert dispute_order_id(_dispute("x" * 37)) is None
+
+
+def test_only_a_definite_answer_makes_a_promise() -> None:
+    assert ownership(200, None) is Ownership.OWN
+    assert ownership(404, "urn:paystream:problem:order-not-found") is Ownership.NOT_FOUND
+    # The views recovering or away, B failing, or a 404 that is not B's "no such order".
+    for status, kind in ((503, "urn:paystream:problem:dependency-unavailable"),
+                         (404, "about:blank"), (404, None), (502, None), (400, None),
+                         (409, None)):
+        assert ownership(status, kind) is Ownership.UNKNOWN, (status, kind)
