@@ -19,7 +19,8 @@ import base64
 import binascii
 import json
 import logging
-from collections.abc import Awaitable, Callable
+import math
+from collections.abc import Awaitable, Callable, Mapping
 from enum import StrEnum
 from typing import Annotated, Any, Final, Protocol
 from urllib.parse import quote
@@ -41,6 +42,17 @@ DisputeIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Z
                                     description="Braintree's dispute id")]
 # Braintree takes evidence documents up to 4 MB (pdf, png, jpeg).
 MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
+EVIDENCE_PATH: Final = "/v1/disputes/{dispute_id}/evidence"
+_MAX_DOCUMENT_BASE64: Final = 4 * math.ceil(MAX_DOCUMENT_BYTES / 3)
+# The evidence route's body: the largest document in base64, plus room for the JSON around
+# it (names, file name, category, whitespace) and for encoders that write each "/" as "\/"
+# (PHP's json_encode; 1 base64 character in 64). A ceiling on what is read before the
+# route runs; the document's own size is held to MAX_DOCUMENT_BYTES once decoded.
+EVIDENCE_MAX_BODY_BYTES: Final = _MAX_DOCUMENT_BASE64 + _MAX_DOCUMENT_BASE64 // 32 + 16 * 1024
+# The public edge's body limit is Payments-A's default (settings.max_body_bytes) for every
+# route but these (`api_edge.request_limits.BodyLimitMiddleware`'s allowances).
+BODY_ALLOWANCES: Final[Mapping[tuple[str, str], int]] = {("POST", EVIDENCE_PATH):
+                                                      EVIDENCE_MAX_BODY_BYTES}
 _ORDER_ID: Final = TypeAdapter(OrderId)
 # Payments-B's answer for an order the caller may not see (missing, unregistered, foreign).
 _ORDER_NOT_FOUND: Final = problem_type("order-not-found")
@@ -203,7 +215,7 @@ def install_disputes(app: FastAPI, merchant_reader: Callable[..., Awaitable[Merc
         await owned(dispute_id, caller)
         return JSONResponse(dispute_body(await _answer(port.accept(dispute_id))))
 
-    @app.post("/v1/disputes/{dispute_id}/evidence", tags=["merchant"], responses=write,
+    @app.post(EVIDENCE_PATH, tags=["merchant"], responses=write,
               status_code=201, summary="Add text or document evidence to contest a dispute")
     async def add_evidence(dispute_id: DisputeIdPath, body: EvidenceRequest = Body(...),
                            caller: MerchantCaller = Depends(merchant_writer)) -> JSONResponse:
@@ -214,7 +226,8 @@ def install_disputes(app: FastAPI, merchant_reader: Callable[..., Awaitable[Merc
             except (binascii.Error, ValueError):
                 raise ProblemException(422, detail="content_base64 is not base64") from None
             if len(content) > MAX_DOCUMENT_BYTES:
-                raise ProblemException(413, detail="evidence documents are at most 4 MB")
+                raise ProblemException(
+                    413, detail=f"evidence documents are at most {MAX_DOCUMENT_BYTES} bytes")
         await owned(dispute_id, caller)
         if body.text is not None:
             evidence_id = await _answer(port.add_text_evidence(dispute_id, body.text,
@@ -235,5 +248,6 @@ def install_disputes(app: FastAPI, merchant_reader: Callable[..., Awaitable[Merc
         return JSONResponse(dispute_body(await _answer(port.finalize(dispute_id))))
 
 
-__all__ = ["EvidenceRequest", "MerchantCaller", "Ownership", "check_owner", "dispute_order_id",
+__all__ = ["BODY_ALLOWANCES", "EVIDENCE_MAX_BODY_BYTES", "EVIDENCE_PATH", "MAX_DOCUMENT_BYTES",
+           "EvidenceRequest", "MerchantCaller", "Ownership", "check_owner", "dispute_order_id",
            "install_disputes", "ownership"]

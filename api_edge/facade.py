@@ -54,7 +54,7 @@ from api_edge.auth import (
     install_auth,
     require_scopes,
 )
-from api_edge.disputes import install_disputes
+from api_edge.disputes import BODY_ALLOWANCES, install_disputes
 from api_edge.flow import Actor
 from api_edge.http_common import (
     INTERNAL,
@@ -230,7 +230,9 @@ def create_facade_app(settings: EdgeSettings | None = None, *,
     app.state.deps = deps
     install_auth(app, deps.verifier)
     install_problem_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # One limit for every route, but the dispute evidence route's (documents up to 4 MB).
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
+                       allowances=BODY_ALLOWANCES)
     install_webhooks(app, settings)
     install_disputes(app, reader(None, merchant=True), writer(None, merchant=True),
                      deps.disputes)

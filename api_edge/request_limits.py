@@ -10,12 +10,14 @@ which bounds what one caller can make any instance do.
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from limits import RateLimitItem, parse
 from starlette.requests import Request
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api_edge.auth import Principal
@@ -32,20 +34,38 @@ def _too_large(limit: int) -> ProblemException:
 class BodyLimitMiddleware:
     """413 for a declared Content-Length over the limit; a body without one (chunked) is
     read here up to the limit first, and refused once it grows past it (the rest is never
-    read). The server holds a declared length to its word."""
+    read). The server holds a declared length to its word.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    `max_bytes` holds for every request but those `allowances` name: a (method, route
+    template) such as ("POST", "/v1/disputes/{dispute_id}/evidence") with its own limit,
+    declared by the module that serves the route. The template is matched as Starlette
+    matches it (a `{param}` is one path segment), before any route reads the body."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int,
+                 allowances: Mapping[tuple[str, str], int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self._allowances: list[tuple[str, re.Pattern[str], int]] = [
+            (method.upper(), compile_path(path)[0], limit)
+            for (method, path), limit in (allowances or {}).items()]
+
+    def limit_for(self, scope: Scope) -> int:
+        """The body limit of this request's method and path."""
+        method, path = scope.get("method", ""), _route_path(scope)
+        for allowed_method, pattern, limit in self._allowances:
+            if method == allowed_method and pattern.match(path):
+                return limit
+        return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.limit_for(scope)
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None:
-            if not declared.isdigit() or int(declared) > self.max_bytes:
-                await self._refuse(scope, receive, send)
+            if not declared.isdigit() or int(declared) > limit:
+                await self._refuse(scope, receive, send, limit)
                 return
             await self.app(scope, receive, send)
             return
@@ -57,18 +77,27 @@ class BodyLimitMiddleware:
                 await self.app(scope, _replay([message]), send)
                 return
             body += message.get("body", b"")
-            if len(body) > self.max_bytes:
-                await self._refuse(scope, receive, send)
+            if len(body) > limit:
+                await self._refuse(scope, receive, send, limit)
                 return
             if not message.get("more_body", False):
                 break
         await self.app(scope, _replay([{"type": "http.request", "body": bytes(body),
                                         "more_body": False}], receive), send)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem_response(Request(scope), _too_large(self.max_bytes))
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        response = problem_response(Request(scope), _too_large(limit))
         response.headers["Connection"] = "close"
         await response(scope, receive, send)
+
+
+def _route_path(scope: Scope) -> str:
+    """The path routes are matched against: without the root path the app is mounted at."""
+    path: str = scope.get("path", "")
+    root = scope.get("root_path", "")
+    if root and path.startswith(root) and path[len(root):len(root) + 1] in ("/", ""):
+        return path[len(root):]
+    return path
 
 
 def _replay(messages: list[Message], then: Receive | None = None) -> Receive:

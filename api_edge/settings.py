@@ -82,7 +82,8 @@ class EdgeSettings(BaseSettings):
     token_cache_seconds: float = Field(default=60.0, ge=0)
 
     # Limits at the public edge (api_edge.request_limits): bodies over this are refused with 413
-    # before anything reads them (a payment or wallet request is a few hundred bytes);
+    # before anything reads them (a payment or wallet request is a few hundred bytes; the
+    # dispute evidence route, which takes documents, has its own: api_edge.disputes);
     # rates are `limits` strings ("20/second", "600/minute").
     max_body_bytes: int = Field(default=64 * 1024, gt=0)
     rate_limit_per_subject: str = "50/second"

@@ -8,6 +8,7 @@ answer is a 503 with Retry-After; in both cases nothing is written to the gatewa
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime
 
@@ -17,7 +18,15 @@ from braintree.test.credit_card_numbers import CreditCardNumbers
 from edge_fixtures import start_edge
 from edge_helpers import PROBLEM_JSON, Edge, new_key, new_order_id, views_away
 
-from api_edge.disputes import Ownership, dispute_order_id, ownership
+from api_edge.disputes import (
+    BODY_ALLOWANCES,
+    EVIDENCE_MAX_BODY_BYTES,
+    MAX_DOCUMENT_BYTES,
+    Ownership,
+    dispute_order_id,
+    ownership,
+)
+from api_edge.request_limits import BodyLimitMiddleware
 from api_edge.settings import EdgeSettings
 from devstack.bench.fake_views import FakeWorkerViews
 from devstack.dev_issuer import DevIssuer
@@ -34,6 +43,8 @@ class RecordingDisputes:
     def __init__(self, inner: BraintreeDisputes) -> None:
         self.inner = inner
         self.calls: list[tuple[str, str]] = []
+        # The size of each document handed to the gateway (never its bytes).
+        self.document_sizes: list[tuple[str, int]] = []
 
     def writes(self, dispute_id: str) -> list[str]:
         return [op for op, d in self.calls if d == dispute_id and op != "find"]
@@ -57,6 +68,7 @@ class RecordingDisputes:
     async def add_file_evidence(self, dispute_id: str, filename: str, content: bytes,
                                 category: str | None = None) -> str:
         self.calls.append(("file_evidence", dispute_id))
+        self.document_sizes.append((dispute_id, len(content)))
         return await self.inner.add_file_evidence(dispute_id, filename, content, category)
 
     async def finalize(self, dispute_id: str) -> Dispute:
@@ -180,6 +192,138 @@ async def test_accept_and_errors(sim: SimulatorHandle, edge: Edge) -> None:
     keyless = await edge.public.post(f"/v1/disputes/{dispute_id}/accept",
                                      headers=edge.merchant())
     assert keyless.status_code == 400
+
+
+# ------------------------------------------------------------------ body limits
+
+
+def _pdf(size: int) -> bytes:
+    """A stand-in PDF of `size` bytes (every byte value, so its base64 has "/" and "+")."""
+    head = b"%PDF-1.4\n"
+    return head + bytes(i % 256 for i in range(size - len(head)))
+
+
+def _evidence_body(content: bytes) -> bytes:
+    return json.dumps({"file_name": "delivery.pdf", "category": "PROOF_OF_FULFILLMENT",
+                       "content_base64": base64.b64encode(content).decode()}).encode()
+
+
+async def _chunked(body: bytes, sent: list[int], size: int = 64 * 1024) -> AsyncIterator[bytes]:
+    """`body` without a Content-Length (chunked), counting the chunks handed over."""
+    for start in range(0, len(body), size):
+        sent.append(start)
+        yield body[start:start + size]
+
+
+def _too_large(answer: httpx.Response, limit: int) -> None:
+    assert answer.status_code == 413, answer.text
+    assert answer.headers["content-type"] == PROBLEM_JSON
+    problem = answer.json()
+    assert problem["type"] == "urn:paystream:problem:body-too-large"
+    assert str(limit) in problem["detail"]
+
+
+async def test_a_megabyte_pdf_reaches_the_gateway(sim: SimulatorHandle, edge: Edge,
+                                                  port: RecordingDisputes) -> None:
+    """Far over the edge's 64 KiB default: the evidence route has its own limit."""
+    dispute_id = open_dispute(sim, await edge.register(amount="83.00"))
+    pdf = _pdf(1024 * 1024)
+    body = _evidence_body(pdf)
+    assert len(body) > 20 * edge_default_limit(edge)
+    declared = await edge.public.post(
+        f"/v1/disputes/{dispute_id}/evidence", content=body,
+        headers={**writing(edge), "Content-Type": "application/json"})
+    assert declared.status_code == 201, declared.text
+    sent: list[int] = []
+    chunked = await edge.public.post(
+        f"/v1/disputes/{dispute_id}/evidence", content=_chunked(body, sent),
+        headers={**writing(edge), "Content-Type": "application/json"})
+    assert chunked.status_code == 201, chunked.text
+    assert port.writes(dispute_id) == ["file_evidence", "file_evidence"]
+    # The whole document went to the gateway, both times, and is on the dispute there.
+    assert port.document_sizes[-2:] == [(dispute_id, len(pdf))] * 2
+    evidence = sim.sdk().dispute.find(dispute_id).evidence
+    assert {declared.json()["evidence_id"], chunked.json()["evidence_id"]} <= \
+        {e.id for e in evidence}
+
+
+async def test_a_body_over_the_evidence_allowance_is_413_unread(
+        sim: SimulatorHandle, edge: Edge, port: RecordingDisputes) -> None:
+    dispute_id = open_dispute(sim, await edge.register(amount="83.00"))
+    over = b"x" * (EVIDENCE_MAX_BODY_BYTES + 1)
+    # Declared: refused on the Content-Length, before auth and before any route runs.
+    declared = await edge.public.post(
+        f"/v1/disputes/{dispute_id}/evidence", content=over,
+        headers={**writing(edge), "Content-Type": "application/json"})
+    _too_large(declared, EVIDENCE_MAX_BODY_BYTES)
+    anonymous = await edge.public.post(f"/v1/disputes/{dispute_id}/evidence", content=over,
+                                       headers={"Content-Type": "application/json"})
+    _too_large(anonymous, EVIDENCE_MAX_BODY_BYTES)
+    # Chunked: read up to the allowance, then refused; the rest is never read.
+    sent: list[int] = []
+    chunked = await edge.public.post(
+        f"/v1/disputes/{dispute_id}/evidence", content=_chunked(over * 2, sent),
+        headers={**writing(edge), "Content-Type": "application/json"})
+    _too_large(chunked, EVIDENCE_MAX_BODY_BYTES)
+    assert len(sent) * 64 * 1024 < len(over) * 2
+    assert port.touched(dispute_id) == []
+    # A document over 4 MB that fits in the allowance is the route's own 413.
+    big = _evidence_body(b"%PDF" + b"\0" * MAX_DOCUMENT_BYTES)
+    assert len(big) <= EVIDENCE_MAX_BODY_BYTES
+    too_big = await edge.public.post(
+        f"/v1/disputes/{dispute_id}/evidence", content=big,
+        headers={**writing(edge), "Content-Type": "application/json"})
+    assert too_big.status_code == 413 and too_big.headers["content-type"] == PROBLEM_JSON
+    assert port.writes(dispute_id) == []
+
+
+async def test_other_routes_keep_the_default_limit(sim: SimulatorHandle, edge: Edge,
+                                                   port: RecordingDisputes) -> None:
+    limit = edge_default_limit(edge)
+    body = json.dumps({"text": "x" * (100 * 1024)}).encode()
+    dispute_id = open_dispute(sim, await edge.register(amount="83.00"))
+    for path, headers in (("/v1/checkouts", {**edge.shopper(), "Idempotency-Key": new_key()}),
+                          (f"/v1/disputes/{dispute_id}/accept", writing(edge)),
+                          (f"/v1/disputes/{dispute_id}/finalize", writing(edge))):
+        answer = await edge.public.post(path, content=body,
+                                        headers={**headers, "Content-Type": "application/json"})
+        _too_large(answer, limit)
+        sent: list[int] = []
+        chunked = await edge.public.post(path, content=_chunked(body, sent, 4096),
+                                         headers={**headers, "Content-Type": "application/json"})
+        _too_large(chunked, limit)
+        assert len(sent) * 4096 < len(body)
+    assert port.touched(dispute_id) == []
+
+
+def edge_default_limit(edge: Edge) -> int:
+    limits = [m.kwargs["max_bytes"] for m in edge.public_app.user_middleware
+              if m.cls is BodyLimitMiddleware]
+    assert len(limits) == 1
+    assert limits[0] == 64 * 1024
+    return int(limits[0])
+
+
+def test_the_allowance_is_the_evidence_route_alone() -> None:
+    """Matched as Starlette matches the route: POST, one path segment for the id."""
+    async def app(scope: object, receive: object, send: object) -> None: ...
+    limits = BodyLimitMiddleware(app, 64 * 1024, BODY_ALLOWANCES)
+
+    def limit(method: str, path: str, root_path: str = "") -> int:
+        return limits.limit_for({"type": "http", "method": method, "path": path,
+                                 "root_path": root_path})
+
+    assert limit("POST", "/v1/disputes/dp_1/evidence") == EVIDENCE_MAX_BODY_BYTES
+    assert limit("POST", "/api/v1/disputes/dp_1/evidence", "/api") == EVIDENCE_MAX_BODY_BYTES
+    for method, path in (("PUT", "/v1/disputes/dp_1/evidence"),
+                         ("POST", "/v1/disputes/dp_1/accept"),
+                         ("POST", "/v1/disputes/a/b/evidence"),
+                         ("POST", "/v1/disputes/dp_1/evidence/x"),
+                         ("POST", "/v1/checkouts")):
+        assert limit(method, path) == 64 * 1024, (method, path)
+    # Room for the largest document in base64 (4 characters per 3 bytes) and its JSON.
+    largest = _evidence_body(bytes(MAX_DOCUMENT_BYTES))
+    assert len(largest) < EVIDENCE_MAX_BODY_BYTES < len(largest) + 256 * 1024
 
 
 # ----------------------------------------------------------- not the caller's
