@@ -7,7 +7,7 @@ answer) stays pending until the gateway gives a definite answer. Pure: no I/O, n
 The durable copy of a pending request is its own Kafka record: the executor does not
 acknowledge it until the operation is resolved, so a restarted worker gets the request
 (nonce and vault token included, which we never store) redelivered and resumes with the
-`payment-in-flight` record written before the first attempt.
+in-flight record its ledger entry got before the first attempt.
 """
 
 from __future__ import annotations
