@@ -76,7 +76,7 @@ from api_edge.request_limits import BodyLimitMiddleware, RateLimits
 from api_edge.service_token import ServiceTokenSource, service_token_source
 from api_edge.settings import EdgeSettings
 from api_edge.token_cache import CachingTokenVerifier
-from api_edge.upstream import AiohttpUpstream, Upstream
+from api_edge.upstream import KeepAliveUpstream, Upstream
 from api_edge.webhooks import install_webhooks
 from gateway.disputes import DisputePort
 from schemas.types import OrderId
@@ -99,7 +99,7 @@ class FacadeDeps:
             verifier=CachingTokenVerifier(settings.auth,
                                           cache_seconds=settings.token_cache_seconds),
             tokens=service_token_source(settings),
-            orchestrator=AiohttpUpstream(
+            orchestrator=KeepAliveUpstream(
                 settings.resolved_orchestrator_url,
                 timeout_seconds=settings.orchestrator_timeout_seconds),
             limits=RateLimits(settings.rate_limit_per_subject, settings.rate_limit_per_client),

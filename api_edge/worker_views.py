@@ -27,7 +27,7 @@ from api_edge.api_models import OrderView, PaymentMethodView
 from api_edge.known_methods import KnownMethods
 from api_edge.service_token import ServiceTokenError, ServiceTokenSource
 from api_edge.upstream import (
-    AiohttpUpstream,
+    KeepAliveUpstream,
     Upstream,
     UpstreamResponse,
     UpstreamTimeoutError,
@@ -66,7 +66,7 @@ class WorkerViews:
         self.tokens = tokens
         self._upstreams: list[Upstream] = (
             [upstream] if upstream is not None else
-            [AiohttpUpstream(u, timeout_seconds=timeout_seconds) for u in self.base_urls])
+            [KeepAliveUpstream(u, timeout_seconds=timeout_seconds) for u in self.base_urls])
         self._preferred = 0
         # Every method a wallet answer showed, for checkouts while the wallet is away.
         self.known = KnownMethods()

@@ -5,7 +5,7 @@ for the GIL with the worker's event loop: at 64 in flight we measured ~46 contex
 per payment and gateway calls taking ~35 % longer than the gateway itself, which capped
 the executor well below Little's limit. Here each SDK call runs in a greenlet on the
 loop's own thread; when the SDK asks for HTTP, the greenlet hands the request to the
-loop's keep-alive client (`gateway.keepalive_http`; aiohttp when a proxy is configured)
+loop's keep-alive client (`streams.keepalive_http`; aiohttp when a proxy is configured)
 and the loop carries on until the answer arrives. The official SDK still builds every
 request and parses every response; only the socket work is ours.
 
@@ -29,7 +29,14 @@ from braintree.exceptions.http import connection_error as bt_conn
 from braintree.exceptions.http import timeout_error as bt_timeout
 
 from gateway import sdk_signatures, sdk_xml
-from gateway.keepalive_http import KeepAliveHttp, Origin
+from streams.keepalive_http import (
+    AnswerTimeoutError,
+    ConnectTimeoutError,
+    KeepAliveHttp,
+    MaybeProcessedError,
+    NeverConnectedError,
+    Origin,
+)
 
 T = TypeVar("T")
 
@@ -74,7 +81,7 @@ class AsyncioHttpStrategy:
         sdk_signatures.install_signature_memo()
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
-        self._direct: KeepAliveHttp | None = None
+        self._direct: SdkHttp | None = None
         # Each client belongs to the event loop it was made on; a new loop (a test's, a
         # restarted worker's) gets new ones.
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -130,12 +137,12 @@ class AsyncioHttpStrategy:
             self._loop = loop
         return self._session
 
-    def _direct_for_loop(self) -> KeepAliveHttp:
+    def _direct_for_loop(self) -> SdkHttp:
         loop = asyncio.get_running_loop()
         if self._direct is None or self._direct_loop is not loop:
-            self._direct = KeepAliveHttp(self._origin, max_connections=self._max_connections,
-                                         connect_timeout=self.config.timeout,
-                                         read_timeout=self.config.timeout)
+            self._direct = SdkHttp(self._origin, max_connections=self._max_connections,
+                                   connect_timeout=self.config.timeout,
+                                   read_timeout=self.config.timeout)
             self._direct_loop = loop
         return self._direct
 
@@ -171,3 +178,38 @@ class AsyncioHttpStrategy:
             raise bt_timeout.TimeoutError(exc) from exc
         except aiohttp.ClientError as exc:
             raise bt_exc.UnexpectedError(exc) from exc
+
+
+class SdkHttp:
+    """The keep-alive pool (`streams.keepalive_http`) to the gateway's origin, its errors
+    raised as the SDK's transport exceptions, which `gateway.error_mapping` classifies:
+
+    - never connected -> ConnectionError wrapping `NeverConnectedError` (nothing was sent,
+      see `error_mapping._never_connected`); connect timeout -> ConnectTimeoutError;
+    - no whole answer in time -> ReadTimeoutError; the connection dropped or the answer
+      was malformed -> ConnectionError: the call may have been applied.
+    """
+
+    def __init__(self, origin: Origin, *, max_connections: int, connect_timeout: float,
+                 read_timeout: float) -> None:
+        self._pool = KeepAliveHttp(origin, max_connections=max_connections,
+                                   connect_timeout=connect_timeout,
+                                   answer_timeout=read_timeout)
+
+    async def request(self, method: str, target: str, headers: dict[str, str],
+                      body: bytes) -> tuple[int, bytes]:
+        """Status and (decoded) body of one request; SDK transport errors on failure."""
+        try:
+            answer = await self._pool.request(method, target, headers, body)
+        except NeverConnectedError as exc:
+            raise bt_conn.ConnectionError(exc) from exc
+        except ConnectTimeoutError as exc:
+            raise bt_timeout.ConnectTimeoutError(exc) from exc
+        except AnswerTimeoutError as exc:
+            raise bt_timeout.ReadTimeoutError(exc) from exc
+        except MaybeProcessedError as exc:  # dropped, malformed
+            raise bt_conn.ConnectionError(exc) from exc
+        return answer.status, answer.body
+
+    async def aclose(self) -> None:
+        await self._pool.aclose()

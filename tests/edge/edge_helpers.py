@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from api_edge.cli import build_servers
 from api_edge.orchestrator import OrchestratorDeps
 from api_edge.settings import EdgeSettings
-from api_edge.upstream import AiohttpUpstream
+from api_edge.upstream import KeepAliveUpstream
 from devstack.bench.fake_views import FakeWorkerViews
 from devstack.dev_issuer import DevIssuer
 from devstack.dev_realm import MERCHANT_CLIENT_ID
@@ -158,14 +158,15 @@ class Edge:
 @contextmanager
 def views_away(edge: Edge) -> Iterator[None]:
     """The worker views unreachable from B while inside (B's client asks a dead port)."""
-    upstream = edge.b_deps.views._upstream
-    assert isinstance(upstream, AiohttpUpstream)
-    real = upstream.base_url
-    upstream.base_url = "http://127.0.0.1:9"  # nothing listens on the discard port
+    views = edge.b_deps.views
+    real = views._upstreams[0]
+    assert isinstance(real, KeepAliveUpstream)
+    # Nothing listens on the discard port.
+    views._upstreams[0] = KeepAliveUpstream("http://127.0.0.1:9", timeout_seconds=2.0)
     try:
         yield
     finally:
-        upstream.base_url = real
+        views._upstreams[0] = real
 
 
 def complete_in_order_table(fake: FakeWorkerViews, request: PaymentRequest,

@@ -1,4 +1,5 @@
-"""The gateway's keep-alive HTTP client against raw servers that misbehave on purpose.
+"""The gateway's keep-alive HTTP client (`streams.keepalive_http` with the SDK's errors,
+`gateway.async_transport.SdkHttp`) against raw servers that misbehave on purpose.
 
 What matters is the classification a failure gets (nothing sent vs. maybe applied) and
 that an answer is never read by the wrong call; the happy path against the simulator is
@@ -16,9 +17,10 @@ import pytest
 from braintree.exceptions.http import connection_error as bt_conn
 from braintree.exceptions.http import timeout_error as bt_timeout
 
+from gateway.async_transport import SdkHttp
 from gateway.error_mapping import classify
 from gateway.errors import OutcomeUnknownError, TransientGatewayError
-from gateway.keepalive_http import KeepAliveHttp, Origin
+from streams.keepalive_http import Origin
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -38,7 +40,7 @@ def _answer(body: bytes, *, extra: bytes = b"", status: bytes = b"200 OK") -> by
 
 
 @asynccontextmanager
-async def serving(handler: Handler) -> AsyncIterator[tuple[KeepAliveHttp, list[int]]]:
+async def serving(handler: Handler) -> AsyncIterator[tuple[SdkHttp, list[int]]]:
     """A client for a server running `handler` per connection; the list counts connections."""
     connections: list[int] = []
 
@@ -53,8 +55,8 @@ async def serving(handler: Handler) -> AsyncIterator[tuple[KeepAliveHttp, list[i
 
     server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    client = KeepAliveHttp(Origin("127.0.0.1", port, None), max_connections=4,
-                           connect_timeout=1.0, read_timeout=0.3)
+    client = SdkHttp(Origin("127.0.0.1", port, None), max_connections=4,
+                     connect_timeout=1.0, read_timeout=0.3)
     try:
         yield client, connections
     finally:
@@ -155,8 +157,8 @@ async def test_a_refused_connection_is_transient_because_nothing_was_sent() -> N
     port = server.sockets[0].getsockname()[1]
     server.close()
     await server.wait_closed()
-    client = KeepAliveHttp(Origin("127.0.0.1", port, None), max_connections=1,
-                           connect_timeout=1.0, read_timeout=1.0)
+    client = SdkHttp(Origin("127.0.0.1", port, None), max_connections=1,
+                     connect_timeout=1.0, read_timeout=1.0)
     with pytest.raises(bt_conn.ConnectionError) as caught:
         await client.request("POST", "/t", {}, b"<sale/>")
     error = classify(caught.value, "sale", mutating=True)
@@ -165,8 +167,8 @@ async def test_a_refused_connection_is_transient_because_nothing_was_sent() -> N
 
 
 async def test_header_values_cannot_inject_lines() -> None:
-    client = KeepAliveHttp(Origin("127.0.0.1", 9, None), max_connections=1,
-                           connect_timeout=1.0, read_timeout=1.0)
+    client = SdkHttp(Origin("127.0.0.1", 9, None), max_connections=1,
+                     connect_timeout=1.0, read_timeout=1.0)
     with pytest.raises(ValueError, match="line break"):
         await client.request("GET", "/t", {"X-Evil": "a\r\nHost: elsewhere"}, b"")
 
