@@ -43,7 +43,7 @@ import zlib
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import cast
+from typing import NamedTuple, cast
 
 import httptools
 
@@ -96,8 +96,7 @@ class Origin:
         return host.encode("idna")
 
 
-@dataclass(frozen=True, slots=True)
-class Answer:
+class Answer(NamedTuple):
     status: int
     headers: dict[str, str]  # lower-case names; the last of a repeated header
     body: bytes
@@ -217,10 +216,10 @@ class KeepAliveHttp:
 
     `request(..., timeout=None)` waits for a free connection as long as it takes, then
     gives connecting `connect_timeout` and the answer `answer_timeout` from the write; with
-    a `timeout`, that is the whole call's budget (waiting, connecting, at most
-    `connect_timeout` of it, and the answer). `idle_seconds` drops connections idle longer
-    than that before use, so a server's own idle close (uvicorn: 5 s by default) is not
-    raced.
+    a `timeout`, that is the whole call's budget (waiting for a free connection,
+    connecting, at most `connect_timeout` of it, and the answer). `idle_seconds` drops
+    connections idle longer than that before use, so a server's own idle close (uvicorn:
+    5 s by default) is not raced.
     """
 
     def __init__(self, origin: Origin, *, max_connections: int, connect_timeout: float,
@@ -268,22 +267,31 @@ class KeepAliveHttp:
         loop = asyncio.get_running_loop()
         connection = self._idle_connection(loop.time())
         reused = connection is not None
+        first_failure: IncompleteAnswerError | None = None
         while True:
             if connection is None:
-                connection = await self._connect(self._left(loop, deadline,
-                                                            self._connect_timeout))
-            left = self._left(loop, deadline, self._answer_timeout)
+                connect_left = self._connect_timeout if deadline is None else \
+                    min(self._connect_timeout, deadline - loop.time())
+                try:
+                    connection = await self._connect(max(0.0, connect_left))
+                except NotSentError:
+                    if first_failure is not None:
+                        raise first_failure from None  # the first send may have landed
+                    raise
+            left = self._answer_timeout if deadline is None else deadline - loop.time()
             if left <= 0.0:
                 connection.idle_since = loop.time()
                 self._idle.append(connection)
+                if first_failure is not None:
+                    raise first_failure from None
                 raise ConnectTimeoutError("no time left to send the request")
             try:
                 answer = await connection.send(message, left)
-            except IncompleteAnswerError:
+            except IncompleteAnswerError as exc:
                 # A reused connection the server had closed (its idle close raced ours):
                 # nothing of an answer came. Sent again only where repeating is safe.
                 if reused and connection.received_nothing and method in self._retry_methods:
-                    reused, connection = False, None
+                    reused, connection, first_failure = False, None, exc
                     continue
                 raise
             except BaseException:
@@ -299,12 +307,6 @@ class KeepAliveHttp:
         if encoding not in (b"", b"identity"):
             return Answer(answer.status, answer.headers, _decoded(answer.body, encoding))
         return answer
-
-    @staticmethod
-    def _left(loop: asyncio.AbstractEventLoop, deadline: float | None, cap: float) -> float:
-        if deadline is None:
-            return cap
-        return max(0.0, min(cap, deadline - loop.time()))
 
     def _idle_connection(self, now: float) -> _Connection | None:
         while self._idle:

@@ -328,3 +328,38 @@ def test_a_and_b_use_it_by_default() -> None:
     assert len(views._upstreams) == 2
     assert all(isinstance(u, KeepAliveUpstream) for u in views._upstreams)
     assert isinstance(WorkerViews("http://127.0.0.1:6066")._upstream, KeepAliveUpstream)
+
+
+async def test_a_per_request_timeout_longer_than_the_default_is_honoured() -> None:
+    async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        await asyncio.sleep(0.5)
+        writer.write(_answer(b"{}"))
+        await reader.read()
+
+    async with serving(slow, timeout=0.3) as (client, _):
+        assert (await client.request("GET", "/readyz", timeout=2.0)).status == 200
+
+
+async def test_a_resend_that_cannot_connect_still_says_the_first_may_have_landed() -> None:
+    # The reused connection drops after the request was written; the server is gone by
+    # the time the GET is sent again: not "never sent", since the first one was.
+    servers: list[asyncio.Server] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        writer.write(_answer(b"{}"))
+        await _read_request(reader)
+        servers[0].close()
+        writer.close()
+
+    servers.append(await asyncio.start_server(handler, "127.0.0.1", 0))
+    port = servers[0].sockets[0].getsockname()[1]
+    client = KeepAliveUpstream(f"http://127.0.0.1:{port}", timeout_seconds=1.0)
+    try:
+        assert (await client.request("GET", "/orders/o1")).status == 200
+        with pytest.raises(UpstreamTimeoutError):
+            await client.request("GET", "/orders/o1")
+    finally:
+        await client.aclose()
+        await servers[0].wait_closed()
