@@ -27,7 +27,7 @@ from typing import Any
 STAGES: tuple[tuple[str, str], ...] = (
     ("braintree SDK (XML, request building)", r"^braintree/"),
     ("aiohttp (gateway HTTP)", r"^(aiohttp|yarl|multidict)/"),
-    ("gateway adapter + async transport", r"^gateway/"),
+    ("gateway adapter + async transport", r"^gateway/|^streams/keepalive_http\.py"),
     ("pydantic (parse, dump, copy)", r"^(pydantic|pydantic_core)/"),
     ("structlog JSON logging", r"^structlog/|^streams/logs\.py"),
     ("prometheus metrics", r"^prometheus_client/"),
@@ -45,7 +45,8 @@ STAGES: tuple[tuple[str, str], ...] = (
 EDGE_STAGES: tuple[tuple[str, str], ...] = (
     ("JWT check (PyJWT, cryptography)", r"^(jwt|cryptography)/"),
     ("SQS client (incl. botocore SigV4)", r"^(bridge_sqs|botocore)/"),
-    ("aiohttp client (A->B, B->views, B->SQS)", r"^(aiohttp|yarl|multidict)/"),
+    ("keep-alive HTTP client (A->B, B->views)", r"^streams/keepalive_http\.py"),
+    ("aiohttp client (B->SQS)", r"^(aiohttp|yarl|multidict)/"),
     ("pydantic (parse, dump, copy)", r"^(pydantic|pydantic_core)/"),
     ("fastapi (routing, dependencies, validation)", r"^fastapi/"),
     ("starlette (request, response)", r"^starlette/"),

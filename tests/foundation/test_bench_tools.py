@@ -52,14 +52,17 @@ def test_edge_breakdown_charges_by_the_edge_layers() -> None:
         'process 1:"python";serve (api_edge/cli.py:60);solve_dependencies '
         '(fastapi/dependencies/utils.py:600);verify (api_edge/auth/verifier.py:50);'
         'decode (jwt/api_jwt.py:200) 2',
+        'process 1:"python";serve (api_edge/cli.py:60);send (bridge_sqs/sqs_client.py:70);'
+        '_request (aiohttp/client.py:500);dumps (json/__init__.py:231) 1',
         'process 1:"python";serve (api_edge/cli.py:60);request (api_edge/upstream.py:70);'
-        '_request (aiohttp/client.py:500);dumps (json/__init__.py:231) 3',
+        'request (streams/keepalive_http.py:240);dumps (json/__init__.py:231) 2',
         'process 1:"python";serve (api_edge/cli.py:60);_send_once '
         '(api_edge/worker_views.py:200) 5',
     ])
     result = breakdown(collapsed, edge=True).as_dict()
     assert result["stages_pct"] == {"paystream edge (api_edge)": 50.0,
-                                    "aiohttp client (A->B, B->views, B->SQS)": 30.0,
+                                    "keep-alive HTTP client (A->B, B->views)": 20.0,
+                                    "aiohttp client (B->SQS)": 10.0,
                                     "JWT check (PyJWT, cryptography)": 20.0}
 
 
