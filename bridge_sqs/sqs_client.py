@@ -10,11 +10,11 @@ and signs every request with botocore's own SigV4 signer and credential chain
 (environment, profile, instance role), so it talks to real SQS as well as to ElasticMQ.
 Region and endpoint are the caller's; AWS_CA_BUNDLE is honoured for TLS.
 
-Why not aiohttp (its client until issue 16, session 7): one SQS call is one small POST and
-one small JSON answer on a pooled connection, and aiohttp's request machinery was 13 % of
-Payments-B's CPU at 300 checkouts/s. `streams.keepalive_http` does it with one `write` and
-a C parser, and does TLS with the same default context (or AWS_CA_BUNDLE's). aiohttp was
-made with `trust_env=False`, so no proxy was ever used and none is lost.
+Why not aiohttp (its client before issue 16): one SQS call is one small POST and one small
+JSON answer on a pooled connection, and aiohttp's client was 13 % of Payments-B's CPU at
+300 checkouts/s. `streams.keepalive_http` does it with one `write` and a C parser, and
+does TLS with the same default context (or AWS_CA_BUNDLE's). The aiohttp session had
+`trust_env=False`, so no proxy was ever used and none is lost.
 
 What a failure means (`SqsError.maybe_applied`), for the callers' choices:
 - `Unreachable`, not applied: nothing was sent (refused, unreachable, no connection or
@@ -23,10 +23,12 @@ What a failure means (`SqsError.maybe_applied`), for the callers' choices:
   (timeout, dropped, garbled). So is any error after an attempt that may have landed, and
   a 5xx (SQS may have acted before failing).
 - an SQS error code with its HTTP status (4xx: refused, not applied).
+- `InvalidResponse` with a 2xx status, maybe applied: processed, but its answer is not a
+  JSON object (aiohttp's version returned it as an empty success). Not retried.
 Every action is retried once on `Unreachable`, `NoAnswer`, 429 and 5xx, as with aiohttp:
-each is safe to repeat within SQS's 5-minute deduplication window (sends carry a
-MessageDeduplicationId, deletes a receipt handle; a receive that timed out only hides
-its messages until their visibility timeout, and the rest only read).
+paystream's calls are safe to repeat within SQS's 5-minute deduplication window (its sends
+carry a MessageDeduplicationId, deletes a receipt handle; a receive that timed out only
+hides its messages until their visibility timeout; the rest only read).
 """
 
 from __future__ import annotations
