@@ -128,11 +128,17 @@ class PaymentQueue:
                         item.future.set_exception(EnqueueError("the payment queue stopped"))
                 raise
             except SqsError as exc:  # this batch fails; the next one may well succeed
-                log.warning("SQS send failed: %s", exc.code)
+                log.warning("SQS send failed: %s (maybe applied: %s)", exc.code,
+                            exc.maybe_applied)
+                # Either way the caller answers "unavailable" and its retry, with the same
+                # key and so the same MessageDeduplicationId, is dropped by SQS if the
+                # first one landed; the wording only must not claim nothing was enqueued.
+                reason = (f"the payment queue gave no usable answer ({exc.code}); the batch "
+                          "may have been enqueued" if exc.maybe_applied
+                          else f"the payment queue refused the batch ({exc.code})")
                 for item in batch:
                     if not item.future.done():
-                        item.future.set_exception(
-                            EnqueueError(f"the payment queue refused the batch ({exc.code})"))
+                        item.future.set_exception(EnqueueError(reason))
                 continue
             for ok in result.get("Successful", []):
                 item = batch[int(ok["Id"])]
@@ -145,6 +151,13 @@ class PaymentQueue:
                     item.future.set_exception(
                         EnqueueError(f"the payment queue refused the message "
                                      f"({failed.get('Code', 'unknown')})"))
+            for item in batch:
+                if not item.future.done():
+                    # An answer that names neither outcome: its caller should not wait
+                    # out the timeout for a result that will never come.
+                    item.future.set_exception(EnqueueError(
+                        "the payment queue's answer did not mention the message; it may "
+                        "have been enqueued"))
 
 
 def _entry(message: BaseModel, topic: str, *, order_id: str, dedup_id: str,
