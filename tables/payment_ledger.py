@@ -141,11 +141,11 @@ def with_call_in_flight(entry: PaymentLedgerEntry | None, request: PaymentReques
 def without_call(entry: PaymentLedgerEntry, idempotency_key: str) -> PaymentLedgerEntry | None:
     """The entry once the call under `idempotency_key` ends without an outcome (parked);
     None when nothing but the call's own opening remains, i.e. the order is unseen again."""
-    calls = {k: v for k, v in entry.calls_in_flight.items() if k != idempotency_key}
-    if (not calls and not entry.processed and entry.transaction_id is None
+    remaining = entry.model_copy(update=_calls_without(entry, idempotency_key))
+    if (not remaining.calls_in_flight and not entry.processed and entry.transaction_id is None
             and not entry.deferred_refunds and entry.next_sequence == 1):
         return None
-    return entry.model_copy(update={"calls_in_flight": calls})
+    return remaining
 
 
 def _calls_without(entry: PaymentLedgerEntry, idempotency_key: str) -> dict[str, object]:
