@@ -48,9 +48,9 @@ from api_edge.auth import (
     WALLET_READ,
     WALLET_WRITE,
     AuthError,
+    BearerAuth,
     Principal,
     TokenVerifier,
-    get_token_verifier,
     install_auth,
     require_scopes,
 )
@@ -59,7 +59,9 @@ from api_edge.flow import Actor
 from api_edge.http_common import (
     INTERNAL,
     CachedReadiness,
+    IdempotencyKeyHeader,
     check,
+    check_idempotency_key,
     idempotency_key,
     issuer_reachable,
 )
@@ -161,17 +163,22 @@ def role_of(principal: Principal, shopper_scope: str | None, merchant: bool,
     raise AuthError.insufficient_scope(frozenset(wanted), realm=realm)
 
 
+def admitted(request: Request, principal: Principal, deps: FacadeDeps,
+             shopper_scope: str | None, merchant: bool) -> Caller:
+    """The caller with a verified token, once its role is allowed here and its request
+    counted against the rate limits."""
+    actor = role_of(principal, shopper_scope, merchant, deps.verifier.realm)
+    deps.limits.check(principal)
+    return Caller(OrchestratorClient(request, deps.tokens, deps.orchestrator, actor))
+
+
 def reader(shopper_scope: str | None, *,
            merchant: bool = False) -> Callable[..., Awaitable[Caller]]:
-    """A dependency: the caller once its token is verified, its role allowed here and its
-    request counted against the rate limits."""
+    """A dependency: the `admitted` caller."""
     async def dependency(request: Request,
                          principal: Principal = Depends(require_scopes()),
-                         verifier: TokenVerifier = Depends(get_token_verifier),
                          deps: FacadeDeps = Depends(_deps)) -> Caller:
-        actor = role_of(principal, shopper_scope, merchant, verifier.realm)
-        deps.limits.check(principal)
-        return Caller(OrchestratorClient(request, deps.tokens, deps.orchestrator, actor))
+        return admitted(request, principal, deps, shopper_scope, merchant)
     return dependency
 
 
@@ -182,6 +189,25 @@ def writer(shopper_scope: str | None, *,
                          key: str = Depends(idempotency_key)) -> Caller:
         return replace(caller, key=key)
     return dependency
+
+
+class AdmittedWriter(BearerAuth):
+    """`writer` as one dependency, for the hot routes: the token, role, rate limit and
+    Idempotency-Key checks in the same order, with the same answers and the same OpenAPI
+    (bearerAuth, the Idempotency-Key header), but one dependency for FastAPI to solve per
+    request instead of a tree of eight, and no app-state lookups."""
+
+    def __init__(self, deps: FacadeDeps, shopper_scope: str | None, *,
+                 merchant: bool = False) -> None:
+        super().__init__(deps.verifier)
+        self.deps = deps
+        self.shopper_scope = shopper_scope
+        self.merchant = merchant
+
+    async def __call__(self, request: Request, key: IdempotencyKeyHeader = None) -> Caller:
+        caller = admitted(request, await self.authenticate(request), self.deps,
+                          self.shopper_scope, self.merchant)
+        return replace(caller, key=check_idempotency_key(key))
 
 
 # ---------------------------------------------------------------------------- app
@@ -283,7 +309,7 @@ def create_facade_app(settings: EdgeSettings | None = None, *,
               summary="Check out (authorize) a registered order at its price")
     async def checkout(
         body: CheckoutRequest = Body(openapi_examples=CHECKOUT_EXAMPLES),
-        b: Caller = Depends(writer(PAYMENTS_WRITE)),
+        b: Caller = Depends(AdmittedWriter(deps, PAYMENTS_WRITE)),
     ) -> Response:
         return await b.pay(PaymentCommand(
             kind="approve", order_id=body.order_id, amount=body.amount,

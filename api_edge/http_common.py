@@ -9,7 +9,7 @@ import asyncio
 import re
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Final, get_args
+from typing import Annotated, Any, Final, get_args
 
 import httpx
 from fastapi import Depends, Header
@@ -55,21 +55,27 @@ def check_idempotency_key(key: str | None) -> str:
                                message=f"must be {KEY_RULE_TEXT}")]) from None
 
 
-async def idempotency_key(
-    key: str | None = Header(
-        None, alias=IDEMPOTENCY_HEADER,
-        description="Required on every write: a unique key per operation (e.g. a UUID), "
-                    "reused when retrying it. A replay returns the original response; "
-                    f"the same key with a different body is refused (422). "
-                    f"{KEY_RULE_TEXT}."),
-) -> str:
+# The headers as route parameters (OpenAPI documents them from here), each declared
+# once for the dependency trees and the hot routes' single dependencies alike.
+IdempotencyKeyHeader = Annotated[str | None, Header(
+    alias=IDEMPOTENCY_HEADER,
+    description="Required on every write: a unique key per operation (e.g. a UUID), "
+                "reused when retrying it. A replay returns the original response; "
+                f"the same key with a different body is refused (422). "
+                f"{KEY_RULE_TEXT}.")]
+ShopperHeader = Annotated[str | None, Header(
+    alias=SHOPPER_HEADER, description="The shopper (token subject) A acts for.")]
+MerchantHeader = Annotated[str | None, Header(
+    alias=MERCHANT_HEADER, description="The merchant back office (client id) A acts for.")]
+
+
+async def idempotency_key(key: IdempotencyKeyHeader = None) -> str:
     return check_idempotency_key(key)
 
 
 async def shopper_subject(
     _service: Principal = Depends(require_service()),
-    subject: str | None = Header(None, alias=SHOPPER_HEADER,
-                                 description="The shopper (token subject) A acts for."),
+    subject: ShopperHeader = None,
 ) -> str:
     """The shopper B acts for: trusted only because the caller is the service."""
     if subject is None or not _SAFE_SUBJECT.match(subject):
@@ -81,13 +87,15 @@ async def shopper_subject(
 
 async def caller_actor(
     _service: Principal = Depends(require_service()),
-    subject: str | None = Header(None, alias=SHOPPER_HEADER,
-                                 description="The shopper (token subject) A acts for."),
-    merchant: str | None = Header(None, alias=MERCHANT_HEADER,
-                                  description="The merchant back office (client id) A acts "
-                                              "for."),
+    subject: ShopperHeader = None,
+    merchant: MerchantHeader = None,
 ) -> Actor:
     """Who B acts for, shopper or merchant: trusted only because the caller is the service."""
+    return actor_named(subject, merchant)
+
+
+def actor_named(subject: str | None, merchant: str | None) -> Actor:
+    """The actor A's headers name: exactly one of a shopper or a merchant."""
     if merchant is not None and subject is None and _SAFE_SUBJECT.match(merchant):
         return Actor("merchant", merchant)
     if subject is not None and merchant is None and _SAFE_SUBJECT.match(subject):

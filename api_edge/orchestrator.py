@@ -31,7 +31,7 @@ from api_edge.api_models import (
     UpdatePaymentMethodRequest,
     WalletView,
 )
-from api_edge.auth import TokenVerifier, install_auth
+from api_edge.auth import BearerAuth, TokenVerifier, authenticate_service, install_auth
 from api_edge.checkout import (
     CheckoutDeps,
     accept_payment,
@@ -52,8 +52,13 @@ from api_edge.flow import Actor
 from api_edge.http_common import (
     INTERNAL,
     CachedReadiness,
+    IdempotencyKeyHeader,
+    MerchantHeader,
+    ShopperHeader,
+    actor_named,
     caller_actor,
     check,
+    check_idempotency_key,
     idempotency_key,
     issuer_reachable,
     json_response,
@@ -136,6 +141,24 @@ async def any_write(
     deps: OrchestratorDeps = Depends(_deps),
 ) -> Write:
     return Write(request, deps, actor, key)
+
+
+class AnyWrite(BearerAuth):
+    """`any_write` as one dependency, for the payment route: the service token, the caller
+    headers and the Idempotency-Key checked in the same order, with the same answers and
+    the same OpenAPI, but one dependency for FastAPI to solve per request instead of a tree
+    of seven, and no app-state lookups."""
+
+    def __init__(self, deps: OrchestratorDeps) -> None:
+        super().__init__(deps.verifier)
+        self.deps = deps
+
+    async def __call__(self, request: Request, subject: ShopperHeader = None,
+                       merchant: MerchantHeader = None,
+                       key: IdempotencyKeyHeader = None) -> Write:
+        await authenticate_service(await self.credentials(request), self.verifier)
+        actor = actor_named(subject, merchant)
+        return Write(request, self.deps, actor, check_idempotency_key(key))
 
 
 async def shopper_write(w: Write = Depends(any_write)) -> Write:
@@ -226,7 +249,7 @@ def create_orchestrator_app(settings: EdgeSettings | None = None, *,
     @app.post(f"{INTERNAL}/payments", status_code=202, response_model=PaymentAccepted,
               responses=errors, tags=["payments"])
     async def payment(command: PaymentCommand = Body(...),
-                      w: Write = Depends(any_write)) -> Response:
+                      w: Write = Depends(AnyWrite(deps))) -> Response:
         cid = correlation_id(w.request)
         body = command.model_dump(mode="json")
         fp = request_fingerprint(w.request, body)
