@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 import pytest
 from braintree.exceptions.http import connection_error as bt_conn
 from braintree.exceptions.http import timeout_error as bt_timeout
+from gw_helpers import http_answer, read_request
 
 from gateway.async_transport import SdkHttp
 from gateway.error_mapping import classify
@@ -23,20 +24,6 @@ from gateway.errors import OutcomeUnknownError, TransientGatewayError
 from streams.keepalive_http import Origin
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-
-
-async def _read_request(reader: asyncio.StreamReader) -> bytes:
-    head = await reader.readuntil(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n"):
-        if line.lower().startswith(b"content-length:"):
-            length = int(line.split(b":", 1)[1])
-    return head + await reader.readexactly(length)
-
-
-def _answer(body: bytes, *, extra: bytes = b"", status: bytes = b"200 OK") -> bytes:
-    return (b"HTTP/1.1 " + status + b"\r\nContent-Type: application/xml\r\n" + extra
-            + b"Content-Length: %d\r\n\r\n" % len(body) + body)
 
 
 @asynccontextmanager
@@ -70,9 +57,9 @@ async def test_answers_and_reuses_one_connection() -> None:
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while True:
-            request = await _read_request(reader)
+            request = await read_request(reader)
             seen.append(request)
-            writer.write(_answer(b"<ok>" + request.split(b"\r\n\r\n", 1)[1] + b"</ok>"))
+            writer.write(http_answer(b"<ok>" + request.split(b"\r\n\r\n", 1)[1] + b"</ok>"))
 
     async with serving(handler) as (client, connections):
         for i in range(3):
@@ -86,7 +73,7 @@ async def test_answers_and_reuses_one_connection() -> None:
 
 async def test_gzip_and_chunked_answers_are_decoded() -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _read_request(reader)
+        await read_request(reader)
         packed = gzip.compress(b"<transaction/>")
         writer.write(b"HTTP/1.1 201 Created\r\nContent-Encoding: gzip\r\n"
                      b"Transfer-Encoding: chunked\r\n\r\n"
@@ -100,8 +87,8 @@ async def test_gzip_and_chunked_answers_are_decoded() -> None:
 
 async def test_a_close_after_the_answer_is_not_reused() -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _read_request(reader)
-        writer.write(_answer(b"<a/>", extra=b"Connection: close\r\n"))
+        await read_request(reader)
+        writer.write(http_answer(b"<a/>", extra=b"Connection: close\r\n"))
         await writer.drain()
 
     async with serving(handler) as (client, connections):
@@ -119,7 +106,7 @@ async def test_a_close_after_the_answer_is_not_reused() -> None:
 async def test_a_broken_answer_is_a_maybe_applied_connection_error(
         reply: bytes, then_close: bool) -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _read_request(reader)
+        await read_request(reader)
         writer.write(reply)
         await writer.drain()
         if not then_close:
@@ -136,13 +123,13 @@ async def test_a_late_answer_is_never_read_by_the_next_call() -> None:
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while True:
-            await _read_request(reader)
+            await read_request(reader)
             calls.append(1)
             if len(calls) == 1:
                 await asyncio.sleep(0.5)  # past the client's read timeout
-                writer.write(_answer(b"<late/>"))
+                writer.write(http_answer(b"<late/>"))
             else:
-                writer.write(_answer(b"<second/>"))
+                writer.write(http_answer(b"<second/>"))
 
     async with serving(handler) as (client, connections):
         with pytest.raises(bt_timeout.ReadTimeoutError) as caught:
@@ -179,8 +166,8 @@ def test_works_on_uvloop_as_the_worker_runs_it() -> None:
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while True:
-            await _read_request(reader)
-            writer.write(_answer(b"<ok/>"))
+            await read_request(reader)
+            writer.write(http_answer(b"<ok/>"))
 
     async def scenario() -> list[tuple[int, bytes]]:
         async with serving(handler) as (client, _):
@@ -199,12 +186,12 @@ async def test_never_more_requests_at_once_than_connections() -> None:
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while True:
-            await _read_request(reader)
+            await read_request(reader)
             now[0] += 1
             peak[0] = max(peak[0], now[0])
             await asyncio.sleep(0.02)
             now[0] -= 1
-            writer.write(_answer(b"<ok/>"))
+            writer.write(http_answer(b"<ok/>"))
 
     async with serving(handler) as (client, connections):  # max_connections=4
         answers = await asyncio.gather(*(client.request("GET", "/t", {}, b"")
