@@ -10,59 +10,33 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 import pytest
 from braintree.exceptions.http import connection_error as bt_conn
 from braintree.exceptions.http import timeout_error as bt_timeout
+from raw_http_server import Handler, http_answer, raw_server, read_request
 
 from gateway.async_transport import SdkHttp
 from gateway.error_mapping import classify
 from gateway.errors import OutcomeUnknownError, TransientGatewayError
 from streams.keepalive_http import Origin
 
-Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-
-
-async def _read_request(reader: asyncio.StreamReader) -> bytes:
-    head = await reader.readuntil(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n"):
-        if line.lower().startswith(b"content-length:"):
-            length = int(line.split(b":", 1)[1])
-    return head + await reader.readexactly(length)
-
-
-def _answer(body: bytes, *, extra: bytes = b"", status: bytes = b"200 OK") -> bytes:
-    return (b"HTTP/1.1 " + status + b"\r\nContent-Type: application/xml\r\n" + extra
-            + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+_answer = partial(http_answer, content_type=b"application/xml")
 
 
 @asynccontextmanager
 async def serving(handler: Handler) -> AsyncIterator[tuple[SdkHttp, list[int]]]:
     """A client for a server running `handler` per connection; the list counts connections."""
-    connections: list[int] = []
-
-    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        connections.append(1)
+    async with raw_server(handler) as (port, connections):
+        client = SdkHttp(Origin("127.0.0.1", port, None), max_connections=4,
+                         connect_timeout=1.0, read_timeout=0.3)
         try:
-            await handler(reader, writer)
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
+            yield client, connections
         finally:
-            writer.close()
-
-    server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    client = SdkHttp(Origin("127.0.0.1", port, None), max_connections=4,
-                     connect_timeout=1.0, read_timeout=0.3)
-    try:
-        yield client, connections
-    finally:
-        await client.aclose()
-        server.close()
-        await server.wait_closed()
+            await client.aclose()
 
 
 async def test_answers_and_reuses_one_connection() -> None:
@@ -70,7 +44,7 @@ async def test_answers_and_reuses_one_connection() -> None:
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while True:
-            request = await _read_request(reader)
+            request = await read_request(reader)
             seen.append(request)
             writer.write(_answer(b"<ok>" + request.split(b"\r\n\r\n", 1)[1] + b"</ok>"))
 
@@ -86,7 +60,7 @@ async def test_answers_and_reuses_one_connection() -> None:
 
 async def test_gzip_and_chunked_answers_are_decoded() -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _read_request(reader)
+        await read_request(reader)
         packed = gzip.compress(b"<transaction/>")
         writer.write(b"HTTP/1.1 201 Created\r\nContent-Encoding: gzip\r\n"
                      b"Transfer-Encoding: chunked\r\n\r\n"
@@ -100,7 +74,7 @@ async def test_gzip_and_chunked_answers_are_decoded() -> None:
 
 async def test_a_close_after_the_answer_is_not_reused() -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _read_request(reader)
+        await read_request(reader)
         writer.write(_answer(b"<a/>", extra=b"Connection: close\r\n"))
         await writer.drain()
 
@@ -119,7 +93,7 @@ async def test_a_close_after_the_answer_is_not_reused() -> None:
 async def test_a_broken_answer_is_a_maybe_applied_connection_error(
         reply: bytes, then_close: bool) -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _read_request(reader)
+        await read_request(reader)
         writer.write(reply)
         await writer.drain()
         if not then_close:
@@ -136,7 +110,7 @@ async def test_a_late_answer_is_never_read_by_the_next_call() -> None:
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while True:
-            await _read_request(reader)
+            await read_request(reader)
             calls.append(1)
             if len(calls) == 1:
                 await asyncio.sleep(0.5)  # past the client's read timeout
@@ -179,7 +153,7 @@ def test_works_on_uvloop_as_the_worker_runs_it() -> None:
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while True:
-            await _read_request(reader)
+            await read_request(reader)
             writer.write(_answer(b"<ok/>"))
 
     async def scenario() -> list[tuple[int, bytes]]:
@@ -199,7 +173,7 @@ async def test_never_more_requests_at_once_than_connections() -> None:
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while True:
-            await _read_request(reader)
+            await read_request(reader)
             now[0] += 1
             peak[0] = max(peak[0], now[0])
             await asyncio.sleep(0.02)
