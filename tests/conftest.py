@@ -3,6 +3,8 @@
 Order of preference: servers named by KAFKA_BOOTSTRAP_SERVERS / SQS_ENDPOINT_URL; else the
 project's own local stack (JDK + Maven); else testcontainers when a Docker engine answers;
 else the run fails saying what to install. Nothing is skipped.
+
+Also `no_credentials`, for the SQS client tests of both the edge and the bridge.
 """
 
 from __future__ import annotations
@@ -92,6 +94,18 @@ def sqs_endpoint(stack_tmp: Path) -> Iterator[str]:
             yield f"http://{container.get_container_host_ip()}:{container.get_exposed_port(9324)}"
         else:
             pytest.fail(INSTALL_HINT, pytrace=False)
+
+
+@pytest.fixture
+def no_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing for botocore's credential chain to find, so calls to a local endpoint go
+    unsigned, whatever the machine running the tests has configured."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                 "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
 
 
 @pytest.fixture(scope="session")

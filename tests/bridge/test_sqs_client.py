@@ -69,14 +69,8 @@ async def test_a_stale_receipt_handle_is_reported_not_raised(
 
 
 def test_without_credentials_a_local_endpoint_is_unsigned_and_aws_is_refused(
-    monkeypatch: pytest.MonkeyPatch,
+    no_credentials: None,
 ) -> None:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-                 "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     local = SqsJsonClient("http://127.0.0.1:9324", "us-east-1")
     assert "Authorization" not in local._signed_headers("ReceiveMessage", b"{}")
     remote = SqsJsonClient(None, "eu-west-1")

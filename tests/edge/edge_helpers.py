@@ -52,6 +52,17 @@ def usd(amount: str) -> dict[str, str]:
     return {"amount": amount, "currency": "USD"}
 
 
+def payment_request(order_id: str) -> PaymentRequest:
+    """An approve request for `order_id`, as the SQS client tests enqueue it."""
+    return PaymentRequest.model_validate({
+        "payment_id": uuid.uuid4().hex, "idempotency_key": uuid.uuid4().hex,
+        "order_id": order_id, "customer_id": "cust-sqs", "kind": "approve",
+        "correlation_id": uuid.uuid4().hex, "requested_at": datetime.now(UTC).isoformat(),
+        "amount": {"amount": "12.50", "currency": "USD"},
+        "payment_method_token": "pm_sqs", "payment_method_type": "credit_card",
+    })
+
+
 @dataclass
 class SqsMessage:
     body: dict[str, Any]

@@ -13,11 +13,13 @@ import asyncio
 import contextlib
 import json
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 import pytest
 from pydantic import SecretStr
+from raw_http_server import Handler, http_answer, raw_server, read_request
 
 from api_edge import upstream as upstream_module
 from api_edge.auth import AuthSettings
@@ -31,53 +33,25 @@ from api_edge.upstream import (
 )
 from api_edge.worker_views import WorkerViews
 
-Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-
-
-async def _read_request(reader: asyncio.StreamReader) -> bytes:
-    head = await reader.readuntil(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n"):
-        if line.lower().startswith(b"content-length:"):
-            length = int(line.split(b":", 1)[1])
-    return head + await reader.readexactly(length)
-
-
-def _answer(body: bytes, *, extra: bytes = b"", status: bytes = b"200 OK") -> bytes:
-    return (b"HTTP/1.1 " + status + b"\r\nContent-Type: application/json\r\n" + extra
-            + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+_answer = partial(http_answer, content_type=b"application/json")
 
 
 @asynccontextmanager
 async def serving(handler: Handler, *, timeout: float = 0.3, max_connections: int = 4,
                   path: str = "") -> AsyncIterator[tuple[KeepAliveUpstream, list[int]]]:
     """An upstream for a server running `handler` per connection (the list counts them)."""
-    connections: list[int] = []
-
-    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        connections.append(1)
+    async with raw_server(handler) as (port, connections):
+        client = KeepAliveUpstream(f"http://127.0.0.1:{port}{path}", timeout_seconds=timeout,
+                                   max_connections=max_connections)
         try:
-            await handler(reader, writer)
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
+            yield client, connections
         finally:
-            writer.close()
-
-    server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    client = KeepAliveUpstream(f"http://127.0.0.1:{port}{path}", timeout_seconds=timeout,
-                               max_connections=max_connections)
-    try:
-        yield client, connections
-    finally:
-        await client.aclose()
-        server.close()
-        await server.wait_closed()
+            await client.aclose()
 
 
 async def _echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     while True:
-        request = await _read_request(reader)
+        request = await read_request(reader)
         head, body = request.split(b"\r\n\r\n", 1)
         echoed = json.dumps({"head": head.decode(), "body": body.decode()}).encode()
         writer.write(_answer(echoed, extra=b"X-Request-Id: r1\r\nRetry-After: 2\r\n"))
@@ -119,7 +93,7 @@ async def test_a_refused_connection_is_unavailable_and_never_a_timeout() -> None
 
 async def test_a_stalled_answer_times_out_within_the_request_timeout() -> None:
     async def stall(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _read_request(reader)
+        await read_request(reader)
         await reader.read()  # never answers
 
     async with serving(stall, timeout=5.0) as (client, _):
@@ -138,7 +112,7 @@ async def test_a_stalled_answer_times_out_within_the_request_timeout() -> None:
 async def test_a_lost_or_garbled_answer_may_have_been_processed(
         reply: bytes, then_close: bool) -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _read_request(reader)
+        await read_request(reader)
         writer.write(reply)
         await writer.drain()
         if not then_close:
@@ -159,7 +133,7 @@ async def test_a_late_answer_is_never_read_by_the_next_call() -> None:
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while True:
-            await _read_request(reader)
+            await read_request(reader)
             calls.append(1)
             if len(calls) == 1:
                 await asyncio.sleep(0.5)  # past the client's timeout
@@ -176,7 +150,7 @@ async def test_a_late_answer_is_never_read_by_the_next_call() -> None:
 
 async def test_a_garbled_connection_is_not_reused() -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _read_request(reader)
+        await read_request(reader)
         if len(seen) == 0:
             seen.append(1)
             # A whole answer, then bytes nobody asked for.
@@ -201,13 +175,13 @@ async def test_a_reused_connection_the_server_closed_is_retried_only_when_safe(
     # may have been processed and is not.
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         number = len(connections)
-        await _read_request(reader)
+        await read_request(reader)
         writer.write(_answer(b'{"n":%d}' % number))
         if number == 1:
-            await _read_request(reader)
+            await read_request(reader)
             return  # closes
         while True:
-            await _read_request(reader)
+            await read_request(reader)
             writer.write(_answer(b'{"n":%d}' % number))
 
     async with serving(handler) as (client, connections):
@@ -235,7 +209,7 @@ async def test_never_more_requests_at_once_than_max_connections() -> None:
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while True:
-            await _read_request(reader)
+            await read_request(reader)
             now[0] += 1
             peak[0] = max(peak[0], now[0])
             await asyncio.sleep(0.02)
@@ -251,7 +225,7 @@ async def test_never_more_requests_at_once_than_max_connections() -> None:
 
 async def test_waiting_for_a_free_connection_counts_against_the_timeout() -> None:
     async def stall(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _read_request(reader)
+        await read_request(reader)
         await reader.read()
 
     async with serving(stall, timeout=5.0, max_connections=1) as (client, connections):
@@ -270,7 +244,7 @@ async def test_aclose_closes_the_connections_and_a_later_call_reconnects() -> No
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
-                await _read_request(reader)
+                await read_request(reader)
                 writer.write(_answer(b"{}"))
         finally:
             closed.set()
@@ -332,7 +306,7 @@ def test_a_and_b_use_it_by_default() -> None:
 
 async def test_a_per_request_timeout_longer_than_the_default_is_honoured() -> None:
     async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _read_request(reader)
+        await read_request(reader)
         await asyncio.sleep(0.5)
         writer.write(_answer(b"{}"))
         await reader.read()
@@ -347,9 +321,9 @@ async def test_a_resend_that_cannot_connect_still_says_the_first_may_have_landed
     servers: list[asyncio.Server] = []
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _read_request(reader)
+        await read_request(reader)
         writer.write(_answer(b"{}"))
-        await _read_request(reader)
+        await read_request(reader)
         servers[0].close()
         writer.close()
 

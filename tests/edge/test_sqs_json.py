@@ -4,26 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
 
 import pytest
+from edge_helpers import payment_request
 
 from api_edge.enqueue import EnqueueError, PaymentQueue
 from bridge_sqs.sqs_client import SqsError, SqsJsonClient
 from devstack.ports import free_port
 from devstack.sqs import sqs_client
-from schemas.payment_request import PaymentRequest
 from streams.channels import PAYMENT_QUEUE
-
-
-def _request(order_id: str) -> PaymentRequest:
-    return PaymentRequest.model_validate({
-        "payment_id": uuid.uuid4().hex, "idempotency_key": uuid.uuid4().hex,
-        "order_id": order_id, "customer_id": "cust-sqs", "kind": "approve",
-        "correlation_id": uuid.uuid4().hex, "requested_at": datetime.now(UTC).isoformat(),
-        "amount": {"amount": "12.50", "currency": "USD"},
-        "payment_method_token": "pm_sqs", "payment_method_type": "credit_card",
-    })
 
 
 def _drain_group(endpoint: str, group: str) -> list[dict[str, object]]:
@@ -112,7 +101,7 @@ async def test_concurrent_sends_share_batches_and_keep_group_and_dedup(
     queue._client.send_message_batch = counting  # type: ignore[method-assign]
     await queue.start()
     order = f"sqs-batch-{uuid.uuid4().hex[:8]}"
-    requests = [_request(order) for _ in range(7)]
+    requests = [payment_request(order) for _ in range(7)]
     try:
         ids = await asyncio.gather(*(queue.send(r, r.idempotency_key) for r in requests))
         # The same dedup id again: SQS drops it, and the caller still gets a message id.
@@ -133,7 +122,7 @@ async def test_a_refused_batch_fails_its_callers_only() -> None:
     queue = PaymentQueue(f"http://127.0.0.1:{free_port()}", PAYMENT_QUEUE, timeout_seconds=1)
     await queue.start()
     try:
-        request = _request(f"sqs-down-{uuid.uuid4().hex[:8]}")
+        request = payment_request(f"sqs-down-{uuid.uuid4().hex[:8]}")
         with pytest.raises(EnqueueError, match="refused the batch"):
             await queue.send(request, request.idempotency_key)
     finally:

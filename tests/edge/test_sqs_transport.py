@@ -18,22 +18,24 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from test_keepalive_upstream import _answer, _read_request
+from edge_helpers import payment_request
+from raw_http_server import http_answer, raw_server, read_request
 
 from api_edge.enqueue import EnqueueError, PaymentQueue
 from bridge_sqs.sqs_client import SqsError, SqsJsonClient
 from devstack.sqs import sqs_client
-from schemas.payment_request import PaymentRequest
 
 Read = Callable[[], Awaitable[bytes]]  # the next request on the connection, recorded
 Handler = Callable[[Read, asyncio.StreamWriter], Awaitable[None]]
 
+_answer = partial(http_answer, content_type=b"application/json")
 _OK = b'{"Successful":[{"Id":"0","MessageId":"m-0"}],"Failed":[]}'
 
 
@@ -44,28 +46,20 @@ async def serving(handler: Handler, *, timeout: float = 0.6, max_connections: in
     request the server read."""
     requests: list[bytes] = []
 
-    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def recording(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         async def read() -> bytes:
-            requests.append(await _read_request(reader))
+            requests.append(await read_request(reader))
             return requests[-1]
 
-        try:
-            await handler(read, writer)
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
+        await handler(read, writer)
 
-    server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    client = SqsJsonClient(f"http://127.0.0.1:{port}", "us-east-1", timeout_seconds=timeout,
-                           max_connections=max_connections)
-    try:
-        yield client, requests
-    finally:
-        await client.aclose()
-        server.close()
-        await server.wait_closed()
+    async with raw_server(recording) as (port, _):
+        client = SqsJsonClient(f"http://127.0.0.1:{port}", "us-east-1",
+                               timeout_seconds=timeout, max_connections=max_connections)
+        try:
+            yield client, requests
+        finally:
+            await client.aclose()
 
 
 def _entries(dedup: str = "d-1") -> list[dict[str, object]]:
@@ -75,16 +69,6 @@ def _entries(dedup: str = "d-1") -> list[dict[str, object]]:
 
 async def _send(client: SqsJsonClient) -> dict[str, object]:
     return await client.send_message_batch("http://q/payment-requests.fifo", _entries())
-
-
-@pytest.fixture
-def no_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-                 "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
 
 
 async def test_unsigned_json_calls_share_one_connection(no_credentials: None) -> None:
@@ -202,7 +186,7 @@ async def test_a_retry_that_cannot_connect_still_says_the_first_may_have_landed(
     servers: list[asyncio.Server] = []
 
     async def drop_then_go(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _read_request(reader)
+        await read_request(reader)
         servers[0].close()  # the retry finds nobody listening
         writer.close()
 
@@ -307,16 +291,6 @@ async def test_a_success_whose_answer_is_not_json_may_have_been_applied(
     assert len(requests) == 1  # processed: not sent again
 
 
-def _payment(order_id: str) -> PaymentRequest:
-    return PaymentRequest.model_validate({
-        "payment_id": uuid.uuid4().hex, "idempotency_key": uuid.uuid4().hex,
-        "order_id": order_id, "customer_id": "cust-sqs", "kind": "approve",
-        "correlation_id": uuid.uuid4().hex, "requested_at": datetime.now(UTC).isoformat(),
-        "amount": {"amount": "12.50", "currency": "USD"},
-        "payment_method_token": "pm_sqs", "payment_method_type": "credit_card",
-    })
-
-
 @pytest.mark.parametrize(("reply", "match"), [
     (None, "may have been enqueued"),  # stalls
     (_answer(b'{"Successful":[],"Failed":[]}'), "did not mention the message"),
@@ -337,7 +311,7 @@ async def test_the_edge_never_reports_a_maybe_enqueued_batch_as_refused(
         queue._queue_url = "http://q/payment-requests.fifo"
         await queue.start()
         try:
-            request = _payment("o-1")
+            request = payment_request("o-1")
             with pytest.raises(EnqueueError, match=match) as caught:
                 await queue.send(request, request.idempotency_key)
             assert "refused" not in str(caught.value)
@@ -363,7 +337,7 @@ async def answer_losing_proxy(endpoint: str, lose: set[int]
         up_reader, up_writer = await asyncio.open_connection(host, int(port))
         try:
             while True:
-                request = await _read_request(reader)
+                request = await read_request(reader)
                 seen[0] += 1
                 up_writer.write(request)
                 head = await up_reader.readuntil(b"\r\n\r\n")
@@ -489,7 +463,7 @@ async def test_https_with_aws_ca_bundle_and_a_failed_handshake_was_never_sent(
     async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
-                seen.append(await _read_request(reader))
+                seen.append(await read_request(reader))
                 writer.write(_answer(_OK))
         except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
             pass

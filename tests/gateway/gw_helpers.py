@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 import pytest
@@ -25,18 +24,3 @@ def new_key() -> str:
 
 def codes(result: object) -> list[str]:
     return [e.code for e in result.errors.deep_errors]  # type: ignore[attr-defined]
-
-
-async def read_request(reader: asyncio.StreamReader) -> bytes:
-    """One HTTP/1.1 request off a raw server's stream (a body by Content-Length only)."""
-    head = await reader.readuntil(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n"):
-        if line.lower().startswith(b"content-length:"):
-            length = int(line.split(b":", 1)[1])
-    return head + await reader.readexactly(length)
-
-
-def http_answer(body: bytes, *, extra: bytes = b"", status: bytes = b"200 OK") -> bytes:
-    return (b"HTTP/1.1 " + status + b"\r\nContent-Type: application/xml\r\n" + extra
-            + b"Content-Length: %d\r\n\r\n" % len(body) + body)

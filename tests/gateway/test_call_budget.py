@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 from braintree.exceptions.http import timeout_error as bt_timeout
-from gw_helpers import http_answer, new_key, read_request
+from gw_helpers import new_key
+from raw_http_server import http_answer, read_request
 
 from gateway.async_transport import AsyncioHttpStrategy, call_budget, run_in_greenlet
 from gateway.braintree_adapter import BraintreeGateway
@@ -147,7 +148,7 @@ async def test_a_request_waiting_for_the_connection_is_not_timed(
             peak[0] = max(peak[0], now[0])
             await asyncio.sleep(LATENCY)
             now[0] -= 1
-            writer.write(http_answer(b"<ok/>"))
+            writer.write(http_answer(b"<ok/>", content_type=b"application/xml"))
 
     async with strategy_on(handler, path, monkeypatch) as (strategy, url):
         began = time.perf_counter()
@@ -169,7 +170,7 @@ async def test_a_sent_request_without_an_answer_is_unknown_and_the_one_waiting_i
                 seen.set()
                 await reader.read()  # the first request is never answered
                 return
-            writer.write(http_answer(b"<ok/>"))
+            writer.write(http_answer(b"<ok/>", content_type=b"application/xml"))
 
     async with strategy_on(handler, path, monkeypatch) as (strategy, url):
         first = asyncio.create_task(sale(strategy, url))

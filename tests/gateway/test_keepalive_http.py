@@ -10,46 +10,33 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 import pytest
 from braintree.exceptions.http import connection_error as bt_conn
 from braintree.exceptions.http import timeout_error as bt_timeout
-from gw_helpers import http_answer, read_request
+from raw_http_server import Handler, http_answer, raw_server, read_request
 
 from gateway.async_transport import SdkHttp
 from gateway.error_mapping import classify
 from gateway.errors import OutcomeUnknownError, TransientGatewayError
 from streams.keepalive_http import Origin
 
-Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+_answer = partial(http_answer, content_type=b"application/xml")
 
 
 @asynccontextmanager
 async def serving(handler: Handler) -> AsyncIterator[tuple[SdkHttp, list[int]]]:
     """A client for a server running `handler` per connection; the list counts connections."""
-    connections: list[int] = []
-
-    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        connections.append(1)
+    async with raw_server(handler) as (port, connections):
+        client = SdkHttp(Origin("127.0.0.1", port, None), max_connections=4,
+                         connect_timeout=1.0, read_timeout=0.3)
         try:
-            await handler(reader, writer)
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
+            yield client, connections
         finally:
-            writer.close()
-
-    server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    client = SdkHttp(Origin("127.0.0.1", port, None), max_connections=4,
-                     connect_timeout=1.0, read_timeout=0.3)
-    try:
-        yield client, connections
-    finally:
-        await client.aclose()
-        server.close()
-        await server.wait_closed()
+            await client.aclose()
 
 
 async def test_answers_and_reuses_one_connection() -> None:
@@ -59,7 +46,7 @@ async def test_answers_and_reuses_one_connection() -> None:
         while True:
             request = await read_request(reader)
             seen.append(request)
-            writer.write(http_answer(b"<ok>" + request.split(b"\r\n\r\n", 1)[1] + b"</ok>"))
+            writer.write(_answer(b"<ok>" + request.split(b"\r\n\r\n", 1)[1] + b"</ok>"))
 
     async with serving(handler) as (client, connections):
         for i in range(3):
@@ -88,7 +75,7 @@ async def test_gzip_and_chunked_answers_are_decoded() -> None:
 async def test_a_close_after_the_answer_is_not_reused() -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_request(reader)
-        writer.write(http_answer(b"<a/>", extra=b"Connection: close\r\n"))
+        writer.write(_answer(b"<a/>", extra=b"Connection: close\r\n"))
         await writer.drain()
 
     async with serving(handler) as (client, connections):
@@ -127,9 +114,9 @@ async def test_a_late_answer_is_never_read_by_the_next_call() -> None:
             calls.append(1)
             if len(calls) == 1:
                 await asyncio.sleep(0.5)  # past the client's read timeout
-                writer.write(http_answer(b"<late/>"))
+                writer.write(_answer(b"<late/>"))
             else:
-                writer.write(http_answer(b"<second/>"))
+                writer.write(_answer(b"<second/>"))
 
     async with serving(handler) as (client, connections):
         with pytest.raises(bt_timeout.ReadTimeoutError) as caught:
@@ -167,7 +154,7 @@ def test_works_on_uvloop_as_the_worker_runs_it() -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while True:
             await read_request(reader)
-            writer.write(http_answer(b"<ok/>"))
+            writer.write(_answer(b"<ok/>"))
 
     async def scenario() -> list[tuple[int, bytes]]:
         async with serving(handler) as (client, _):
@@ -191,7 +178,7 @@ async def test_never_more_requests_at_once_than_connections() -> None:
             peak[0] = max(peak[0], now[0])
             await asyncio.sleep(0.02)
             now[0] -= 1
-            writer.write(http_answer(b"<ok/>"))
+            writer.write(_answer(b"<ok/>"))
 
     async with serving(handler) as (client, connections):  # max_connections=4
         answers = await asyncio.gather(*(client.request("GET", "/t", {}, b"")

@@ -11,25 +11,32 @@ import base64
 import json
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime
+from typing import Any
 
 import httpx
 import pytest
 from braintree.test.credit_card_numbers import CreditCardNumbers
 from edge_fixtures import start_edge
 from edge_helpers import PROBLEM_JSON, Edge, new_key, new_order_id, views_away
+from fastapi import Body, FastAPI
+from starlette.types import Message
 
 from api_edge.disputes import (
     BODY_ALLOWANCES,
     EVIDENCE_MAX_BODY_BYTES,
+    EVIDENCE_PATH,
     MAX_DOCUMENT_BYTES,
+    EvidenceRequest,
     Ownership,
     dispute_order_id,
     ownership,
 )
+from api_edge.problems import install_problem_handlers
 from api_edge.request_limits import BodyLimitMiddleware
 from api_edge.settings import EdgeSettings
 from devstack.bench.fake_views import FakeWorkerViews
 from devstack.dev_issuer import DevIssuer
+from devstack.dev_realm import MERCHANT_CLIENT_ID
 from gateway.disputes import BraintreeDisputes, Dispute
 from gateway.simulator.runner import SimulatorHandle, run_simulator
 from schemas.money import Money
@@ -324,6 +331,173 @@ def test_the_allowance_is_the_evidence_route_alone() -> None:
     # Room for the largest document in base64 (4 characters per 3 bytes) and its JSON.
     largest = _evidence_body(bytes(MAX_DOCUMENT_BYTES))
     assert len(largest) < EVIDENCE_MAX_BODY_BYTES < len(largest) + 256 * 1024
+
+
+# ------------------------------------------------- the body after the merchant check
+
+
+class CountingBody:
+    """An ASGI `receive` handing out `body` in 64 KiB messages, counting what it handed."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.handed = 0
+        self.calls = 0
+
+    async def __call__(self) -> Message:
+        self.calls += 1
+        if self.calls > 1 and self.handed == len(self.body):
+            return {"type": "http.disconnect"}
+        piece = self.body[self.handed:self.handed + 64 * 1024]
+        self.handed += len(piece)
+        return {"type": "http.request", "body": piece,
+                "more_body": self.handed < len(self.body)}
+
+
+async def post_counted(edge: Edge, path: str, body: bytes,
+                       headers: dict[str, str]) -> tuple[int, dict[str, str], Any, CountingBody]:
+    """POST `body` (with its Content-Length) straight to Payments-A's ASGI app: the
+    answer's status, headers and JSON, and how much of the body the app took."""
+    receive = CountingBody(body)
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    wire = {**headers, "Content-Type": "application/json", "Content-Length": str(len(body)),
+            "Host": "edge.test"}
+    await edge.public_app({
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": path, "raw_path": path.encode(), "root_path": "",
+        "query_string": b"", "server": ("edge.test", 80), "client": ("127.0.0.1", 50000),
+        "headers": [(k.lower().encode(), v.encode()) for k, v in wire.items()]},
+        receive, send)
+    (start,) = [m for m in sent if m["type"] == "http.response.start"]
+    answer = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return (start["status"], {k.decode(): v.decode() for k, v in start["headers"]},
+            json.loads(answer), receive)
+
+
+def _forged(edge: Edge) -> str:
+    """The merchant's token with another token's signature."""
+    merchant = edge.issuer.mint_for_service(MERCHANT_CLIENT_ID)
+    other = edge.issuer.mint_for_user("shopper1")
+    return merchant.rsplit(".", 1)[0] + "." + other.rsplit(".", 1)[1]
+
+
+@pytest.mark.parametrize(("who", "status"), [("nobody", 401), ("forged", 401),
+                                             ("shopper", 403), ("keyless", 400)])
+async def test_the_evidence_body_is_not_read_before_the_merchant_check_passes(
+        sim: SimulatorHandle, edge: Edge, port: RecordingDisputes, who: str,
+        status: int) -> None:
+    dispute_id = open_dispute(sim, await edge.register(amount="83.00"))
+    body = _evidence_body(_pdf(2_300_000))
+    assert 3_000_000 < len(body) <= EVIDENCE_MAX_BODY_BYTES
+    headers = {"nobody": {"Idempotency-Key": new_key()},
+               "forged": {"Authorization": f"Bearer {_forged(edge)}",
+                          "Idempotency-Key": new_key()},
+               "shopper": {**edge.shopper(), "Idempotency-Key": new_key()},
+               "keyless": edge.merchant()}[who]
+    answer, answer_headers, problem, taken = await post_counted(
+        edge, f"/v1/disputes/{dispute_id}/evidence", body, headers)
+    assert answer == status, problem
+    assert answer_headers["content-type"] == PROBLEM_JSON
+    assert problem["status"] == status
+    # Not a byte of the 3 MB was asked for: the refusal came before the body was read.
+    assert (taken.calls, taken.handed) == (0, 0)
+    assert port.touched(dispute_id) == []
+
+
+async def test_a_merchant_s_evidence_body_is_read_through(
+        sim: SimulatorHandle, edge: Edge, port: RecordingDisputes) -> None:
+    """The counting above sees reads: the same body from the merchant is read whole."""
+    dispute_id = open_dispute(sim, await edge.register(amount="83.00"))
+    pdf = _pdf(2_300_000)
+    body = _evidence_body(pdf)
+    answer, _, created, taken = await post_counted(
+        edge, f"/v1/disputes/{dispute_id}/evidence", body, writing(edge))
+    assert answer == 201, created
+    assert taken.handed == len(body)
+    assert port.document_sizes[-1] == (dispute_id, len(pdf))
+    assert created["evidence_id"] in {e.id for e in sim.sdk().dispute.find(dispute_id).evidence}
+
+
+def _declared_body_app() -> FastAPI:
+    """How the edge answers a body FastAPI reads and validates itself (a declared body)."""
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.post(EVIDENCE_PATH)
+    async def declared(dispute_id: str, body: EvidenceRequest = Body(...)) -> dict[str, str]:
+        return {}
+
+    return app
+
+
+BAD_BODIES: list[tuple[bytes, str | None]] = [
+    (b"", "application/json"), (b"", None), (b"{}", "application/json"),
+    (b'{"text": ""}', "application/json"), (b'{"text": 5}', "application/json"),
+    (b'{"text": "x", "extra": 1}', "application/json"), (b"[1, 2]", "application/json"),
+    (b"null", "application/json"), (b'{"text": ', "application/json"),
+    (b'{"text": "x"} x', "application/json"), (b'{"text": "x"}', "text/plain"),
+    (b'{"text": "x"}', None), (b'{"text": "\x80"}', "application/json"),
+    (b"[" * 100_000 + b"]" * 100_000, "application/json"),
+    (b'{"text": "x", "file_name": "a.pdf", "content_base64": "eA=="}',
+     "application/vnd.evidence+json"),
+    (b'{"file_name": "a.pdf"}', "application/json; charset=utf-8"),
+    (b'{"file_name": "a.exe", "content_base64": "eA=="}', "application/json"),
+]
+
+
+async def test_a_bad_evidence_body_is_answered_as_a_declared_body_would_be(
+        sim: SimulatorHandle, edge: Edge, port: RecordingDisputes) -> None:
+    """Read after the merchant check, but refused as before: the edge's 422
+    validation-error problem with the same field errors (400 for an undecodable body)."""
+    dispute_id = open_dispute(sim, await edge.register(amount="83.00"))
+    reference = httpx.AsyncClient(transport=httpx.ASGITransport(app=_declared_body_app()),
+                                  base_url="http://edge.test")
+    path = f"/v1/disputes/{dispute_id}/evidence"
+    async with reference:
+        for body, content_type in BAD_BODIES:
+            typed = {"Content-Type": content_type} if content_type else {}
+            answer = await edge.public.post(path, content=body,
+                                            headers={**writing(edge), **typed})
+            expected = await reference.post(path, content=body, headers=typed)
+            assert answer.status_code == expected.status_code in (400, 422), body[:40]
+            assert answer.headers["content-type"] == PROBLEM_JSON == \
+                expected.headers["content-type"]
+            mine, theirs = answer.json(), expected.json()
+            del mine["correlation_id"], theirs["correlation_id"]
+            assert mine == theirs, body[:40]
+    assert port.touched(dispute_id) == []
+    # The answers spelled out for the commonest mistakes.
+    missing = await edge.public.post(path, headers=writing(edge))
+    assert missing.status_code == 422 and missing.json()["type"] == \
+        "urn:paystream:problem:validation-error"
+    assert missing.json()["errors"] == [{"field": "body", "message": "Field required"}]
+    extra = await edge.public.post(path, json={"text": "x", "note": "y"},
+                                   headers=writing(edge))
+    assert extra.status_code == 422
+    assert extra.json()["errors"] == [{"field": "note",
+                                       "message": "Extra inputs are not permitted"}]
+    broken = await edge.public.post(path, content=b'{"text": ',
+                                    headers={**writing(edge),
+                                             "Content-Type": "application/json"})
+    assert broken.status_code == 422
+    assert broken.json()["errors"] == [{"field": "9", "message": "JSON decode error"}]
+
+
+async def test_the_evidence_body_is_documented_as_before(edge: Edge) -> None:
+    document = (await edge.public.get("/openapi.json")).json()
+    operation = document["paths"][EVIDENCE_PATH]["post"]
+    assert operation["operationId"] == "add_evidence_v1_disputes__dispute_id__evidence_post"
+    assert operation["requestBody"] == {"required": True, "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/EvidenceRequest"}}}}
+    schema = document["components"]["schemas"]["EvidenceRequest"]
+    assert set(schema["properties"]) == set(EvidenceRequest.model_fields)
+    assert schema["additionalProperties"] is False
+    assert [p["name"] for p in operation["parameters"]] == ["dispute_id", "Idempotency-Key"]
+    assert operation["security"] == [{"bearerAuth": []}]
 
 
 # ----------------------------------------------------------- not the caller's
