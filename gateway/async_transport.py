@@ -11,6 +11,10 @@ request and parses every response; only the socket work is ours.
 
 Errors come out as the SDK's own transport exceptions (connect/read timeout, connection
 error), so the adapter classifies them exactly as it does the SDK's default transport.
+
+Every request is bounded here, from the moment it holds a connection, and only from then:
+waiting for a free connection sends nothing, so a call that never got one must never time
+out as an unknown outcome (the adapter puts no whole-call bound around this transport).
 """
 
 from __future__ import annotations
@@ -41,6 +45,13 @@ from streams.keepalive_http import (
 T = TypeVar("T")
 
 
+def call_budget(timeout: float) -> float:
+    """The whole time a call gets once it holds a connection (or a thread), where the
+    transport's own `timeout` applies per connect and per read (requests; aiohttp's
+    sock_connect and sock_read): one of each, and a second of slack."""
+    return timeout * 2 + 1
+
+
 async def run_in_greenlet(fn: Callable[[], T]) -> T:
     """Run synchronous `fn` on this thread; every `await_in_greenlet` inside it is awaited
     here, in the calling task, so cancelling the task interrupts `fn` where it waits."""
@@ -68,7 +79,9 @@ class AsyncioHttpStrategy:
     """A `braintree.Configuration(http_strategy=...)` transport backed by aiohttp.
 
     The SDK instantiates it as `strategy(config, environment)`; `max_connections` bounds
-    concurrent HTTP calls like the thread pool's size did.
+    concurrent HTTP calls like the thread pool's size did. A request's time counts from
+    when it holds one of those connections: directly, the keep-alive pool bounds connecting
+    and the answer (`SdkHttp`); through a proxy, `call_budget` bounds the whole exchange.
     """
 
     def __init__(self, config: Any, environment: Any, *, max_connections: int = 64) -> None:
@@ -81,6 +94,7 @@ class AsyncioHttpStrategy:
         sdk_signatures.install_signature_memo()
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
+        self._proxy_slots: asyncio.Semaphore | None = None
         self._direct: SdkHttp | None = None
         # Each client belongs to the event loop it was made on; a new loop (a test's, a
         # restarted worker's) gets new ones.
@@ -119,23 +133,27 @@ class AsyncioHttpStrategy:
         if self._session is not None and not self._session.closed:
             await self._session.close()
         self._session = None
+        self._proxy_slots = None
         if self._direct is not None:
             await self._direct.aclose()
         self._direct = None
 
     # -- internals -------------------------------------------------------------------------
 
-    def _session_for_loop(self) -> aiohttp.ClientSession:
+    def _session_for_loop(self) -> tuple[aiohttp.ClientSession, asyncio.Semaphore]:
         loop = asyncio.get_running_loop()
-        if self._session is None or self._session.closed or self._loop is not loop:
+        if self._session is None or self._session.closed or self._loop is not loop \
+                or self._proxy_slots is None:
             timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.config.timeout,
                                             sock_read=self.config.timeout)
+            # No connector limit: `_proxy_slots` is the bound, taken before the call's
+            # budget starts, so the connector never queues a call inside its budget.
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._max_connections,
-                                               ssl=self._ssl or False),
+                connector=aiohttp.TCPConnector(limit=0, ssl=self._ssl or False),
                 timeout=timeout, trust_env=False, auto_decompress=True)
+            self._proxy_slots = asyncio.Semaphore(self._max_connections)
             self._loop = loop
-        return self._session
+        return self._session, self._proxy_slots
 
     def _direct_for_loop(self) -> SdkHttp:
         loop = asyncio.get_running_loop()
@@ -158,12 +176,18 @@ class AsyncioHttpStrategy:
                 return [status, answer.decode("utf-8")]
             except UnicodeDecodeError as exc:
                 raise bt_exc.UnexpectedError(exc) from exc
-        # Through a proxy: aiohttp speaks CONNECT and proxy authentication.
-        session = self._session_for_loop()
+        # Through a proxy: aiohttp speaks CONNECT and proxy authentication. Its sock_read
+        # is per read, so a trickling answer needs the whole-exchange budget, which starts
+        # once a slot is held: a call still waiting for one has sent nothing. The budget
+        # running out while connecting counts as maybe sent, which is only conservative:
+        # sock_connect ends a connect attempt well within it.
+        session, slots = self._session_for_loop()
         try:
-            async with session.request(verb, url, headers=plain_headers, data=data,
-                                       proxy=self._proxy) as response:
-                return [response.status, await response.text()]
+            async with slots:
+                async with asyncio.timeout(call_budget(self.config.timeout)):
+                    async with session.request(verb, url, headers=plain_headers, data=data,
+                                               proxy=self._proxy) as response:
+                        return [response.status, await response.text()]
         except aiohttp.ConnectionTimeoutError as exc:
             raise bt_timeout.ConnectTimeoutError(exc) from exc
         except (aiohttp.SocketTimeoutError, aiohttp.ServerTimeoutError) as exc:
@@ -188,6 +212,11 @@ class SdkHttp:
       see `error_mapping._never_connected`); connect timeout -> ConnectTimeoutError;
     - no whole answer in time -> ReadTimeoutError; the connection dropped or the answer
       was malformed -> ConnectionError: the call may have been applied.
+
+    A request waits for a free connection as long as it takes (nothing is sent meanwhile,
+    and every holder's time is bounded, so the wait ends); holding one, connecting takes
+    at most `connect_timeout` and the answer at most `read_timeout` from the write. Those
+    two bound every request that may have been sent; no outer deadline is needed.
     """
 
     def __init__(self, origin: Origin, *, max_connections: int, connect_timeout: float,

@@ -6,6 +6,9 @@ socket and no thread contends for the GIL; `transport="threads"` keeps the SDK's
 requests transport on a bounded thread pool instead. Every money-moving call carries
 `api_request_key`, Braintree's idempotency key, so retrying after an unknown outcome
 returns the original transaction.
+
+A call's time budget starts only once it holds a connection (or a thread): waiting for one
+sends nothing, so a call that never got one is never an unknown outcome.
 """
 
 from __future__ import annotations
@@ -13,14 +16,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import braintree
 
-from gateway.async_transport import AsyncioHttpStrategy, run_in_greenlet
+from gateway.async_transport import AsyncioHttpStrategy, call_budget, run_in_greenlet
 from gateway.error_mapping import classify
 from gateway.errors import (
     GatewayConfigurationError,
@@ -79,18 +82,22 @@ class BraintreeGateway:
         if self.settings.transport == "threads":
             self._pool = ThreadPoolExecutor(max_workers=self.settings.max_workers,
                                             thread_name_prefix="braintree")
-        # requests applies its timeout per connect and per read; this bounds the whole call.
-        self._call_timeout = self.settings.timeout_seconds * 2 + 1
+        # requests applies its timeout per connect and per read; this bounds the whole call
+        # on a thread (the asyncio transport bounds each request itself).
+        self._call_timeout = call_budget(self.settings.timeout_seconds)
         self._closed = False
 
     async def _call(self, operation: str, fn: Callable[[], T], *, mutating: bool) -> T:
         if self._closed:
             raise PermanentGatewayError("gateway is closed", operation=operation)
-        future: Awaitable[T] = (
-            run_in_greenlet(fn) if self._pool is None
-            else asyncio.get_running_loop().run_in_executor(self._pool, fn))
         try:
-            return await asyncio.wait_for(future, self._call_timeout)
+            if self._pool is None:
+                # No deadline around the call: it would also run while the request waits
+                # for a free connection, and a call cut off there, never sent, would come
+                # out as an unknown outcome. Once a request holds a connection, the
+                # transport bounds connecting and the answer (`AsyncioHttpStrategy`).
+                return await run_in_greenlet(fn)
+            return await self._on_thread(self._pool, fn)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -98,6 +105,25 @@ class BraintreeGateway:
             log.warning("braintree %s failed: %s (%s)", operation, type(err).__name__,
                         err.message)
             raise err from exc
+
+    async def _on_thread(self, pool: ThreadPoolExecutor, fn: Callable[[], T]) -> T:
+        """`fn` on the pool, its budget counted from when a thread starts it: a call still
+        queued behind busy threads has sent nothing, so the queue is not part of it."""
+        loop = asyncio.get_running_loop()
+        started: asyncio.Future[None] = loop.create_future()
+
+        def run() -> T:
+            loop.call_soon_threadsafe(_resolve, started)
+            return fn()
+
+        future = loop.run_in_executor(pool, run)
+        waiting: set[asyncio.Future[Any]] = {started, future}
+        try:
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            future.cancel()  # still queued, it never runs; once running, it finishes
+            raise
+        return await asyncio.wait_for(future, self._call_timeout)
 
     def _merchant_account(self, currency: str) -> str:
         try:
@@ -278,3 +304,8 @@ class BraintreeGateway:
         log.debug("braintree %s order=%s txn=%s outcome=%s status=%s", operation, order_id,
                   t.id if t else None, result.outcome.value, t.status if t else None)
         return result
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

@@ -4,7 +4,8 @@ Order of preference: servers named by KAFKA_BOOTSTRAP_SERVERS / SQS_ENDPOINT_URL
 project's own local stack (JDK + Maven); else testcontainers when a Docker engine answers;
 else the run fails saying what to install. Nothing is skipped.
 
-Also `no_credentials`, for the SQS client tests of both the edge and the bridge.
+Also `no_credentials`, for the SQS client tests of both the edge and the bridge, and the
+Hypothesis profile every property test runs under.
 """
 
 from __future__ import annotations
@@ -17,11 +18,19 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from devstack.jars import SetupError
 from devstack.kafka import KafkaServer
 from devstack.keycloak import KeycloakServer
 from devstack.sqs import ElasticMQServer
+
+# Property tests assert rules, not speed: this shared machine runs up to 4x slower at
+# times, and Hypothesis's per-example deadline and its "too slow" check then fail a correct
+# test (seen on tests/gateway/test_sdk_xml.py).
+settings.register_profile("shared-machine", deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("shared-machine")
 
 INSTALL_HINT = (
     "the integration tests need Apache Kafka and an SQS server. Either set "
