@@ -8,9 +8,10 @@ import platform
 import statistics
 import time
 import urllib.request
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
@@ -42,6 +43,21 @@ def calibration_ms() -> float:
             total += i * i
         runs.append((time.perf_counter() - began) * 1000)
     return round(statistics.median(runs), 1)
+
+
+# The calibration loop's time in a normal period of this machine (32-36 ms, the figure
+# every target "in a normal period" was set against).
+NORMAL_CALIBRATION_MS: Final = 34.0
+
+
+def at_normal_speed(cpu_ms: float, calibration: Sequence[float]) -> float:
+    """A CPU figure measured in a slow period, scaled to a normal one.
+
+    In this machine's slow periods the calibration loop's *CPU* time grows as much as its
+    wall time (the cores run slower; it is not time taken by others), so CPU spent per
+    unit of work grows with it. Scaling by the same run's calibration turns a figure from
+    any period into one comparable with a target set for a normal period."""
+    return round(cpu_ms * NORMAL_CALIBRATION_MS / statistics.mean(calibration), 3)
 
 
 def percentile(values: list[float], pct: float) -> float:
