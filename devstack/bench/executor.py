@@ -22,6 +22,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from devstack.bench.common import (
+    at_normal_speed,
     calibration_ms,
     cpu_seconds,
     emit,
@@ -214,6 +215,7 @@ def run_executor_bench(latency_ms: float, in_flight: int, requests: int,
                         "kafka": [kafka.process.pid] if kafka.process else []}
                 before = {k: sum(cpu_seconds(p) for p in v) for k, v in pids.items()}
                 calibration = [calibration_ms()]
+                calibration_cpu = [calibration_ms(time.process_time)]
                 profiler = (Profiler(pids["worker"][0], profile_path).start()
                             if profile_path is not None else None)
                 try:
@@ -223,10 +225,15 @@ def run_executor_bench(latency_ms: float, in_flight: int, requests: int,
                 if profile is not None:
                     figures["worker_profile"] = profile
                 calibration.append(calibration_ms())
+                calibration_cpu.append(calibration_ms(time.process_time))
                 figures["calibration_ms_before_after"] = calibration
+                figures["calibration_cpu_ms_before_after"] = calibration_cpu
                 figures["cpu_ms_per_payment"] = {
                     k: round((sum(cpu_seconds(p) for p in v) - before[k]) * 1000 / requests, 3)
                     for k, v in pids.items()}
+                figures["cpu_ms_per_payment_at_normal_speed"] = {
+                    k: at_normal_speed(v, calibration_cpu)
+                    for k, v in figures["cpu_ms_per_payment"].items()}
                 means = [m for m in (_mean_gateway_ms(w) for w in fleet) if m is not None]
                 figures["gateway_call_mean_ms"] = round(sum(means) / len(means), 1)
                 worker_rss = sum(rss_mb(w.proc.pid) for w in fleet if w.proc is not None)
