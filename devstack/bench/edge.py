@@ -29,6 +29,7 @@ import typer
 
 from api_edge.http_common import INTERNAL
 from devstack.bench.common import (
+    at_normal_speed,
     calibration_ms,
     cpu_seconds,
     emit,
@@ -231,6 +232,7 @@ def _run(issuer: DevIssuer, sqs: ElasticMQServer, procs: list[ManagedProcess], r
     pids |= {"elasticmq": sqs.process.pid if sqs.process else 0,
              "load_generator": os.getpid()}
     calibration = [calibration_ms()]
+    calibration_cpu = [calibration_ms(time.process_time)]
     cpu_before = {name: cpu_seconds(pid, children=False) for name, pid in pids.items() if pid}
     server_before = _server_times(ops_port, b_port)
     # Sampled from outside (--nonblocking): the profilers' own CPU is their processes',
@@ -244,6 +246,7 @@ def _run(issuer: DevIssuer, sqs: ElasticMQServer, procs: list[ManagedProcess], r
               for name, used in cpu_before.items()}
     server_after = _server_times(ops_port, b_port)
     calibration.append(calibration_ms())
+    calibration_cpu.append(calibration_ms(time.process_time))
     time.sleep(1.0)
     enqueued = _queue_depth(sqs.endpoint_url) - before
     return {
@@ -253,7 +256,10 @@ def _run(issuer: DevIssuer, sqs: ElasticMQServer, procs: list[ManagedProcess], r
         **figures,
         "enqueued_in_sqs": enqueued,
         "cpu_ms_per_request": cpu_ms,
+        "cpu_ms_per_request_at_normal_speed": {
+            name: at_normal_speed(ms, calibration_cpu) for name, ms in cpu_ms.items()},
         "calibration_ms_before_after": calibration,
+        "calibration_cpu_ms_before_after": calibration_cpu,
         "server_mean_ms": {
             name: _mean_ms(server_before[name], server_after[name]) for name in server_after},
         **({"profiles": profiles} if profiles else {}),
