@@ -8,10 +8,10 @@ import platform
 import statistics
 import time
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
@@ -44,21 +44,6 @@ def calibration_ms(clock: Callable[[], float] = time.perf_counter) -> float:
             total += i * i
         runs.append((clock() - began) * 1000)
     return round(statistics.median(runs), 1)
-
-
-# The calibration loop's time in a normal period of this machine (32-36 ms, the figure
-# every target "in a normal period" was set against).
-NORMAL_CALIBRATION_MS: Final = 34.0
-
-
-def at_normal_speed(cpu_ms: float, calibration_cpu: Sequence[float]) -> float:
-    """A CPU figure measured in a slow period, scaled to a normal one.
-
-    In this machine's slow periods the calibration loop's CPU time grows as much as its
-    wall time on an idle machine (the cores run slower; it is not time taken by others),
-    so the CPU spent per unit of work grows with it. Scaled by the same run's calibration
-    in CPU time, a figure from any period compares with a target set for a normal one."""
-    return round(cpu_ms * NORMAL_CALIBRATION_MS / statistics.mean(calibration_cpu), 3)
 
 
 def percentile(values: list[float], pct: float) -> float:

@@ -29,7 +29,6 @@ import typer
 
 from api_edge.http_common import INTERNAL
 from devstack.bench.common import (
-    at_normal_speed,
     calibration_ms,
     cpu_seconds,
     emit,
@@ -256,8 +255,6 @@ def _run(issuer: DevIssuer, sqs: ElasticMQServer, procs: list[ManagedProcess], r
         **figures,
         "enqueued_in_sqs": enqueued,
         "cpu_ms_per_request": cpu_ms,
-        "cpu_ms_per_request_at_normal_speed": {
-            name: at_normal_speed(ms, calibration_cpu) for name, ms in cpu_ms.items()},
         "calibration_ms_before_after": calibration,
         "calibration_cpu_ms_before_after": calibration_cpu,
         "server_mean_ms": {

@@ -22,7 +22,6 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from devstack.bench.common import (
-    at_normal_speed,
     calibration_ms,
     cpu_seconds,
     emit,
@@ -231,9 +230,6 @@ def run_executor_bench(latency_ms: float, in_flight: int, requests: int,
                 figures["cpu_ms_per_payment"] = {
                     k: round((sum(cpu_seconds(p) for p in v) - before[k]) * 1000 / requests, 3)
                     for k, v in pids.items()}
-                figures["cpu_ms_per_payment_at_normal_speed"] = {
-                    k: at_normal_speed(v, calibration_cpu)
-                    for k, v in figures["cpu_ms_per_payment"].items()}
                 means = [m for m in (_mean_gateway_ms(w) for w in fleet) if m is not None]
                 figures["gateway_call_mean_ms"] = round(sum(means) / len(means), 1)
                 worker_rss = sum(rss_mb(w.proc.pid) for w in fleet if w.proc is not None)

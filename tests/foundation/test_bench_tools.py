@@ -85,11 +85,3 @@ def test_the_ceiling_with_a_free_worker_is_the_cores_over_the_others_cpu() -> No
         == 1000.0
     assert ceiling_with_a_free_worker({"worker": 3.0}, 2) is None
 
-
-def test_a_slow_periods_cpu_figure_is_scaled_by_the_same_runs_calibration() -> None:
-    from devstack.bench.common import NORMAL_CALIBRATION_MS, at_normal_speed
-
-    # Twice the normal calibration (mean of before and after): half the CPU figure.
-    assert at_normal_speed(2.2, [NORMAL_CALIBRATION_MS * 1.5, NORMAL_CALIBRATION_MS * 2.5]) \
-        == 1.1
-    assert at_normal_speed(1.0, [NORMAL_CALIBRATION_MS]) == 1.0
