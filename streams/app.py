@@ -73,7 +73,7 @@ def create_app(settings: WorkerSettings | None = None,
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
         producer_acks=-1,
-        # Outcomes and the three changelog records of each payment from all in-flight
+        # Outcomes and the two changelog records of each payment from all in-flight
         # payments share produce requests: one request per record (linger 0) cost the
         # worker ~10 % of its CPU in socket writes, and Kafka as much again. The awaited
         # outcome ack waits at most this much longer.
