@@ -6,7 +6,10 @@ that survives a slow period of the machine.
 Search: open-loop steps of `step_seconds` (each after a short warm-up at its rate), the
 rate growing by `growth` while a step passes; after the first failing step, two bisection
 steps between the last passing and the first failing rate. If the first step fails, the
-rate is halved until a step passes.
+rate is halved until a step passes. A step fails only when it fails twice in a row: the
+p99 of a 10 s step is the 30th-slowest of 3,000 requests at 300/s, so one stall of this
+shared machine fails it, and a reference that failed its first step on a stall (1,216/s in
+one session, 262/s in the next) would cut the whole search short.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 P99_LIMIT_MS = 100.0
-MAX_STEPS = 14
+# Measured steps, repeats included: a climb from 300/s to ~1,400/s, its two bisections and
+# a repeat of each failure fit.
+MAX_STEPS = 20
 MIN_RPS = 5.0
 
 Load = Callable[[str, list[str], float, float, bool], Coroutine[Any, Any, dict[str, Any]]]
@@ -45,12 +50,15 @@ def find_max(load: Load, url: str, tokens: list[str], *, start_rps: float,
     rate = start_rps
     bisections = 0
     while len(steps) < MAX_STEPS:
-        asyncio.run(load(url, tokens, rate, warmup_seconds, False))
-        figures = asyncio.run(load(url, tokens, rate, step_seconds, True))
-        ok = passes(figures, rate)
-        steps.append({"rps": round(rate, 1), "passed": ok,
-                      **{k: figures.get(k) for k in ("achieved_rps", "p50_ms", "p99_ms",
-                                                     "errors")}})
+        for attempt in (1, 2):
+            asyncio.run(load(url, tokens, rate, warmup_seconds, False))
+            figures = asyncio.run(load(url, tokens, rate, step_seconds, True))
+            ok = passes(figures, rate)
+            steps.append({"rps": round(rate, 1), "passed": ok, "attempt": attempt,
+                          **{k: figures.get(k) for k in ("achieved_rps", "p50_ms", "p99_ms",
+                                                         "errors")}})
+            if ok:
+                break
         if ok:
             best = rate if best is None else max(best, rate)
         else:
