@@ -31,6 +31,23 @@ def http_answer(body: bytes, *, content_type: bytes, extra: bytes = b"",
             + b"Content-Length: %d\r\n\r\n" % len(body) + body)
 
 
+def counting_handler(answer: bytes, delay: float) -> tuple[Handler, list[int]]:
+    """A handler that answers each request with `answer` after `delay`, and a one-item list
+    holding the most requests it held at once: what a connection cap is tested by."""
+    now, peak = [0], [0]
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_request(reader)
+            now[0] += 1
+            peak[0] = max(peak[0], now[0])
+            await asyncio.sleep(delay)
+            now[0] -= 1
+            writer.write(answer)
+
+    return handler, peak
+
+
 @asynccontextmanager
 async def raw_server(handler: Handler) -> AsyncIterator[tuple[int, list[int]]]:
     """Runs `handler` per connection on 127.0.0.1; yields the port and a list that gets one

@@ -19,7 +19,7 @@ from functools import partial
 
 import pytest
 from pydantic import SecretStr
-from raw_http_server import Handler, http_answer, raw_server, read_request
+from raw_http_server import Handler, counting_handler, http_answer, raw_server, read_request
 
 from api_edge import upstream as upstream_module
 from api_edge.auth import AuthSettings
@@ -205,16 +205,7 @@ async def test_connections_idle_too_long_are_not_used(monkeypatch: pytest.Monkey
 
 
 async def test_never_more_requests_at_once_than_max_connections() -> None:
-    now, peak = [0], [0]
-
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while True:
-            await read_request(reader)
-            now[0] += 1
-            peak[0] = max(peak[0], now[0])
-            await asyncio.sleep(0.02)
-            now[0] -= 1
-            writer.write(_answer(b"{}"))
+    handler, peak = counting_handler(_answer(b"{}"), 0.02)
 
     async with serving(handler, timeout=5.0, max_connections=3) as (client, connections):
         answers = await asyncio.gather(*(client.request("GET", "/t") for _ in range(20)))

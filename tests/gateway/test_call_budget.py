@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from braintree.exceptions.http import timeout_error as bt_timeout
 from gw_helpers import new_key
-from raw_http_server import http_answer, read_request
+from raw_http_server import counting_handler, http_answer, read_request
 
 from gateway.async_transport import AsyncioHttpStrategy, call_budget, run_in_greenlet
 from gateway.braintree_adapter import BraintreeGateway
@@ -139,16 +139,8 @@ def path(request: pytest.FixtureRequest) -> str:
 
 async def test_a_request_waiting_for_the_connection_is_not_timed(
         path: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    now, peak = [0], [0]
-
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while True:
-            await read_request(reader)
-            now[0] += 1
-            peak[0] = max(peak[0], now[0])
-            await asyncio.sleep(LATENCY)
-            now[0] -= 1
-            writer.write(http_answer(b"<ok/>", content_type=b"application/xml"))
+    handler, peak = counting_handler(
+        http_answer(b"<ok/>", content_type=b"application/xml"), LATENCY)
 
     async with strategy_on(handler, path, monkeypatch) as (strategy, url):
         began = time.perf_counter()

@@ -17,7 +17,7 @@ from functools import partial
 import pytest
 from braintree.exceptions.http import connection_error as bt_conn
 from braintree.exceptions.http import timeout_error as bt_timeout
-from raw_http_server import Handler, http_answer, raw_server, read_request
+from raw_http_server import Handler, counting_handler, http_answer, raw_server, read_request
 
 from gateway.async_transport import SdkHttp
 from gateway.error_mapping import classify
@@ -169,16 +169,7 @@ def test_works_on_uvloop_as_the_worker_runs_it() -> None:
 
 async def test_never_more_requests_at_once_than_connections() -> None:
     # The worker's in-flight cap C is this pool's size: the gateway never sees more.
-    now, peak = [0], [0]
-
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while True:
-            await read_request(reader)
-            now[0] += 1
-            peak[0] = max(peak[0], now[0])
-            await asyncio.sleep(0.02)
-            now[0] -= 1
-            writer.write(_answer(b"<ok/>"))
+    handler, peak = counting_handler(_answer(b"<ok/>"), 0.02)
 
     async with serving(handler) as (client, connections):  # max_connections=4
         answers = await asyncio.gather(*(client.request("GET", "/t", {}, b"")
