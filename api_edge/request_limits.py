@@ -2,9 +2,11 @@
 
 The body limit is an ASGI middleware, so an oversized body is refused before anything
 reads it; FastAPI reads and parses a route's body before its dependencies (and so before
-the bearer token is checked) run. Rates are counted per token subject and per OAuth client
-in a moving window, in this process's memory: each edge instance enforces its own share,
-which bounds what one caller can make any instance do.
+the bearer token is checked) run. A route with a larger allowance reads its own body after
+its checks, so there a chunked body is counted as the route reads it instead. Rates are
+counted per token subject and per OAuth client in a moving window, in this process's
+memory: each edge instance enforces its own share, which bounds what one caller can make
+any instance do.
 """
 
 from __future__ import annotations
@@ -31,15 +33,61 @@ def _too_large(limit: int) -> ProblemException:
                             type=problem_type("body-too-large"))
 
 
+class BodyTooLargeError(Exception):
+    """Raised by the counted `receive` once a body has grown past its route's limit.
+
+    Not a ValueError (nor any error a route turns into a 400 for an unreadable body): it
+    must leave the route so that BodyLimitMiddleware answers the 413. No exception handler
+    of the app is registered for it, so it passes ExceptionMiddleware; the app's handler
+    for Exception sits in ServerErrorMiddleware, outside BodyLimitMiddleware."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"request body over {limit} bytes")
+        self.limit = limit
+
+
+class _CountedBody:
+    """The request's `receive`, raising BodyTooLargeError once the body read so far is over
+    `limit`, and at every read after that."""
+
+    def __init__(self, receive: Receive, limit: int) -> None:
+        self._receive = receive
+        self.limit = limit
+        self.read = 0
+
+    @property
+    def over(self) -> bool:
+        return self.read > self.limit
+
+    async def __call__(self) -> Message:
+        if self.over:
+            raise BodyTooLargeError(self.limit)
+        message = await self._receive()
+        if message["type"] == "http.request":
+            self.read += len(message.get("body", b""))
+            if self.over:
+                raise BodyTooLargeError(self.limit)
+        return message
+
+
 class BodyLimitMiddleware:
     """413 for a declared Content-Length over the limit; a body without one (chunked) is
-    read here up to the limit first, and refused once it grows past it (the rest is never
-    read). The server holds a declared length to its word.
+    refused once it grows past it (the rest is never read). The server holds a declared
+    length to its word.
 
     `max_bytes` holds for every request but those `allowances` name: a (method, route
     template) such as ("POST", "/v1/disputes/{dispute_id}/evidence") with its own limit,
     declared by the module that serves the route. The template is matched as Starlette
-    matches it (a `{param}` is one path segment), before any route reads the body."""
+    matches it (a `{param}` is one path segment), before any route reads the body.
+
+    On a route held to `max_bytes` (or to a smaller allowance) a chunked body is read here,
+    up to the limit, before the app runs, so a route that has FastAPI read its body never
+    sees one over the limit. A chunked body to a route with a larger allowance is not:
+    such a route reads its body itself after checking the caller
+    (`api_edge.disputes.read_body`), and reading ahead here would hold up to the allowance
+    for a caller it then refuses. The app reads it through a counted `receive`
+    instead; once the body is past the limit the answer is the 413, unless the app has
+    already started its response."""
 
     def __init__(self, app: ASGIApp, max_bytes: int,
                  allowances: Mapping[tuple[str, str], int] | None = None) -> None:
@@ -69,6 +117,9 @@ class BodyLimitMiddleware:
                 return
             await self.app(scope, receive, send)
             return
+        if limit > self.max_bytes:
+            await self._counted(scope, receive, send, limit)
+            return
         body = bytearray()
         while True:
             message = await receive()
@@ -84,6 +135,38 @@ class BodyLimitMiddleware:
                 break
         await self.app(scope, _replay([{"type": "http.request", "body": bytes(body),
                                         "more_body": False}], receive), send)
+
+    async def _counted(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        body = _CountedBody(receive, limit)
+        started = False
+        # Set when the app answered a read that was cut off: its answer is dropped.
+        refused = False
+
+        async def send_until_over(message: Message) -> None:
+            nonlocal started, refused
+            if refused:
+                return
+            if message["type"] == "http.response.start" and not started:
+                started = True
+                if body.over:
+                    # The app caught the cut-off read as a bad body (FastAPI does so
+                    # for a body it reads itself) and answered it: the answer is the 413.
+                    refused = True
+                    await self._refuse(scope, receive, send, limit)
+                    return
+            await send(message)
+
+        try:
+            await self.app(scope, body, send_until_over)
+        except Exception:
+            # BodyTooLargeError, or whatever the app made of it (wrapped, in a group):
+            # once the body is over the limit, nothing else is the request's answer.
+            if started or not body.over:
+                raise
+            await self._refuse(scope, receive, send, limit)
+            return
+        if body.over and not started:
+            await self._refuse(scope, receive, send, limit)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         response = problem_response(Request(scope), _too_large(limit))

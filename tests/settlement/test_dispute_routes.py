@@ -354,18 +354,21 @@ class CountingBody:
                 "more_body": self.handed < len(self.body)}
 
 
-async def post_counted(edge: Edge, path: str, body: bytes,
-                       headers: dict[str, str]) -> tuple[int, dict[str, str], Any, CountingBody]:
-    """POST `body` (with its Content-Length) straight to Payments-A's ASGI app: the
-    answer's status, headers and JSON, and how much of the body the app took."""
+async def post_counted(edge: Edge, path: str, body: bytes, headers: dict[str, str], *,
+                       chunked: bool = False
+                       ) -> tuple[int, dict[str, str], Any, CountingBody]:
+    """POST `body` (with its Content-Length, or chunked: without one) straight to
+    Payments-A's ASGI app: the answer's status, headers and JSON, and how much of the body
+    the app took."""
     receive = CountingBody(body)
     sent: list[Message] = []
 
     async def send(message: Message) -> None:
         sent.append(message)
 
-    wire = {**headers, "Content-Type": "application/json", "Content-Length": str(len(body)),
-            "Host": "edge.test"}
+    length = {"Transfer-Encoding": "chunked"} if chunked else {
+        "Content-Length": str(len(body))}
+    wire = {**headers, "Content-Type": "application/json", **length, "Host": "edge.test"}
     await edge.public_app({
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
         "scheme": "http", "path": path, "raw_path": path.encode(), "root_path": "",
@@ -385,11 +388,12 @@ def _forged(edge: Edge) -> str:
     return merchant.rsplit(".", 1)[0] + "." + other.rsplit(".", 1)[1]
 
 
+@pytest.mark.parametrize("chunked", [False, True], ids=["declared", "chunked"])
 @pytest.mark.parametrize(("who", "status"), [("nobody", 401), ("forged", 401),
                                              ("shopper", 403), ("keyless", 400)])
 async def test_the_evidence_body_is_not_read_before_the_merchant_check_passes(
         sim: SimulatorHandle, edge: Edge, port: RecordingDisputes, who: str,
-        status: int) -> None:
+        status: int, chunked: bool) -> None:
     dispute_id = open_dispute(sim, await edge.register(amount="83.00"))
     body = _evidence_body(_pdf(2_300_000))
     assert 3_000_000 < len(body) <= EVIDENCE_MAX_BODY_BYTES
@@ -399,27 +403,55 @@ async def test_the_evidence_body_is_not_read_before_the_merchant_check_passes(
                "shopper": {**edge.shopper(), "Idempotency-Key": new_key()},
                "keyless": edge.merchant()}[who]
     answer, answer_headers, problem, taken = await post_counted(
-        edge, f"/v1/disputes/{dispute_id}/evidence", body, headers)
+        edge, f"/v1/disputes/{dispute_id}/evidence", body, headers, chunked=chunked)
     assert answer == status, problem
     assert answer_headers["content-type"] == PROBLEM_JSON
     assert problem["status"] == status
-    # Not a byte of the 3 MB was asked for: the refusal came before the body was read.
+    # Not a byte of the 3 MB was asked for, chunked or not: the refusal came before the
+    # body was read (nothing before the route's dependencies calls `receive`, and the body
+    # limit reads no chunked body ahead on this route).
     assert (taken.calls, taken.handed) == (0, 0)
     assert port.touched(dispute_id) == []
 
 
+@pytest.mark.parametrize("chunked", [False, True], ids=["declared", "chunked"])
 async def test_a_merchant_s_evidence_body_is_read_through(
-        sim: SimulatorHandle, edge: Edge, port: RecordingDisputes) -> None:
+        sim: SimulatorHandle, edge: Edge, port: RecordingDisputes, chunked: bool) -> None:
     """The counting above sees reads: the same body from the merchant is read whole."""
     dispute_id = open_dispute(sim, await edge.register(amount="83.00"))
     pdf = _pdf(2_300_000)
     body = _evidence_body(pdf)
     answer, _, created, taken = await post_counted(
-        edge, f"/v1/disputes/{dispute_id}/evidence", body, writing(edge))
+        edge, f"/v1/disputes/{dispute_id}/evidence", body, writing(edge), chunked=chunked)
     assert answer == 201, created
     assert taken.handed == len(body)
     assert port.document_sizes[-1] == (dispute_id, len(pdf))
     assert created["evidence_id"] in {e.id for e in sim.sdk().dispute.find(dispute_id).evidence}
+
+
+async def test_a_chunked_body_over_the_allowance_is_413_once_read_past_it(
+        sim: SimulatorHandle, edge: Edge, port: RecordingDisputes) -> None:
+    """Counted as the route reads it: the merchant's body is read up to the allowance
+    and refused on the message that takes it past; an anonymous one is not read at all."""
+    dispute_id = open_dispute(sim, await edge.register(amount="83.00"))
+    path = f"/v1/disputes/{dispute_id}/evidence"
+    body = _evidence_body(_pdf(4_400_000))
+    assert EVIDENCE_MAX_BODY_BYTES < len(body) < EVIDENCE_MAX_BODY_BYTES + 256 * 1024
+    answer, answer_headers, problem, taken = await post_counted(
+        edge, path, body, writing(edge), chunked=True)
+    assert answer == 413, problem
+    assert answer_headers["content-type"] == PROBLEM_JSON
+    assert answer_headers["connection"] == "close"
+    assert problem["type"] == "urn:paystream:problem:body-too-large"
+    assert str(EVIDENCE_MAX_BODY_BYTES) in problem["detail"]
+    # CountingBody hands out 64 KiB a message: one message past the allowance at most.
+    assert EVIDENCE_MAX_BODY_BYTES < taken.handed <= EVIDENCE_MAX_BODY_BYTES + 64 * 1024
+    assert taken.handed < len(body)
+    anonymous, _, refused, untouched = await post_counted(
+        edge, path, body, {"Idempotency-Key": new_key()}, chunked=True)
+    assert anonymous == 401, refused
+    assert (untouched.calls, untouched.handed) == (0, 0)
+    assert port.touched(dispute_id) == []
 
 
 def _declared_body_app() -> FastAPI:
