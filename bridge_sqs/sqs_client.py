@@ -105,6 +105,7 @@ class SqsJsonClient:
             self._pool = None
             # Lets the transports close before the loop goes away.
             await asyncio.sleep(0)
+
     async def get_queue_url(self, queue_name: str) -> str:
         answer = await self.call("GetQueueUrl", {"QueueName": queue_name})
         return str(answer["QueueUrl"])

@@ -31,6 +31,16 @@ def http_answer(body: bytes, *, content_type: bytes, extra: bytes = b"",
             + b"Content-Length: %d\r\n\r\n" % len(body) + body)
 
 
+async def refused_port() -> int:
+    """A port on 127.0.0.1 that nobody listens on (bound by a server, then closed), so a
+    connection to it is refused: the one failure where nothing was sent."""
+    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port: int = server.sockets[0].getsockname()[1]
+    server.close()
+    await server.wait_closed()
+    return port
+
+
 def counting_handler(answer: bytes, delay: float) -> tuple[Handler, list[int]]:
     """A handler that answers each request with `answer` after `delay`, and a one-item list
     holding the most requests it held at once: what a connection cap is tested by."""

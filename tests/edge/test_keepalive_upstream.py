@@ -19,7 +19,14 @@ from functools import partial
 
 import pytest
 from pydantic import SecretStr
-from raw_http_server import Handler, counting_handler, http_answer, raw_server, read_request
+from raw_http_server import (
+    Handler,
+    counting_handler,
+    http_answer,
+    raw_server,
+    read_request,
+    refused_port,
+)
 
 from api_edge import upstream as upstream_module
 from api_edge.auth import AuthSettings
@@ -80,10 +87,7 @@ async def test_json_in_json_out_on_one_reused_connection() -> None:
 
 
 async def test_a_refused_connection_is_unavailable_and_never_a_timeout() -> None:
-    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    server.close()
-    await server.wait_closed()
+    port = await refused_port()
     client = KeepAliveUpstream(f"http://127.0.0.1:{port}", timeout_seconds=1.0)
     with pytest.raises(UpstreamUnavailableError) as caught:
         await client.request("POST", "/wallets/c/methods", json_body={"nonce": "n"})

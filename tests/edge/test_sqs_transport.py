@@ -26,7 +26,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from edge_helpers import payment_request
-from raw_http_server import http_answer, raw_server, read_request
+from raw_http_server import http_answer, raw_server, read_request, refused_port
 
 from api_edge.enqueue import EnqueueError, PaymentQueue
 from bridge_sqs.sqs_client import SqsError, SqsJsonClient
@@ -69,6 +69,13 @@ def _entries(dedup: str = "d-1") -> list[dict[str, object]]:
 
 async def _send(client: SqsJsonClient) -> dict[str, object]:
     return await client.send_message_batch("http://q/payment-requests.fifo", _entries())
+
+
+async def _failure(client: SqsJsonClient) -> SqsError:
+    """The error one `_send` fails with."""
+    with pytest.raises(SqsError) as caught:
+        await _send(client)
+    return caught.value
 
 
 async def test_unsigned_json_calls_share_one_connection(no_credentials: None) -> None:
@@ -121,19 +128,15 @@ async def test_requests_are_signed_for_the_host_they_are_sent_to(
 
 
 async def test_a_refused_connection_was_never_sent(no_credentials: None) -> None:
-    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    server.close()
-    await server.wait_closed()
+    port = await refused_port()
     client = SqsJsonClient(f"http://127.0.0.1:{port}", "us-east-1", timeout_seconds=1.0)
     try:
-        with pytest.raises(SqsError) as caught:
-            await _send(client)
+        error = await _failure(client)
     finally:
         await client.aclose()
-    assert caught.value.code == "Unreachable"
-    assert caught.value.status is None
-    assert caught.value.maybe_applied is False
+    assert error.code == "Unreachable"
+    assert error.status is None
+    assert error.maybe_applied is False
 
 
 async def test_a_stalled_answer_may_have_been_applied_and_is_retried_once(
@@ -146,12 +149,11 @@ async def test_a_stalled_answer_may_have_been_applied_and_is_retried_once(
     async with serving(stall, timeout=0.4) as (client, requests):
         loop = asyncio.get_running_loop()
         started = loop.time()
-        with pytest.raises(SqsError) as caught:
-            await _send(client)
+        error = await _failure(client)
         # Both attempts together stay within the caller's timeout.
         assert loop.time() - started < 0.4 + 0.2
-    assert caught.value.code == "NoAnswer"
-    assert caught.value.maybe_applied is True
+    assert error.code == "NoAnswer"
+    assert error.maybe_applied is True
     # The resend is the same request: the same MessageDeduplicationId, dropped by SQS.
     assert len(requests) == 2 and requests[0].split(b"\r\n\r\n")[1] == \
         requests[1].split(b"\r\n\r\n")[1]
@@ -172,11 +174,10 @@ async def test_a_lost_or_garbled_answer_may_have_been_applied(
             await asyncio.sleep(5)
 
     async with serving(handler) as (client, requests):
-        with pytest.raises(SqsError) as caught:
-            await _send(client)
-    assert caught.value.code == "NoAnswer"
-    assert caught.value.maybe_applied is True
-    assert "nonce-1" not in str(caught.value)  # message bodies never reach the error
+        error = await _failure(client)
+    assert error.code == "NoAnswer"
+    assert error.maybe_applied is True
+    assert "nonce-1" not in str(error)  # message bodies never reach the error
     assert len(requests) == 2
 
 
@@ -194,13 +195,12 @@ async def test_a_retry_that_cannot_connect_still_says_the_first_may_have_landed(
     port = servers[0].sockets[0].getsockname()[1]
     client = SqsJsonClient(f"http://127.0.0.1:{port}", "us-east-1", timeout_seconds=1.0)
     try:
-        with pytest.raises(SqsError) as caught:
-            await _send(client)
+        error = await _failure(client)
     finally:
         await client.aclose()
         await servers[0].wait_closed()
-    assert caught.value.code == "NoAnswer"
-    assert caught.value.maybe_applied is True
+    assert error.code == "NoAnswer"
+    assert error.maybe_applied is True
 
 
 async def test_no_free_connection_in_time_was_never_sent(no_credentials: None) -> None:
@@ -212,14 +212,13 @@ async def test_no_free_connection_in_time_was_never_sent(no_credentials: None) -
         # A long poll holds the only connection (its wait extends its own timeout).
         poll = asyncio.ensure_future(client.receive_messages("http://q/x", wait_seconds=2))
         await asyncio.sleep(0.05)
-        with pytest.raises(SqsError) as caught:
-            await _send(client)
+        error = await _failure(client)
         assert len(requests) == 1  # only the long poll reached the server
         poll.cancel()
         with pytest.raises(asyncio.CancelledError):
             await poll
-    assert caught.value.code == "Unreachable"
-    assert caught.value.maybe_applied is False
+    assert error.code == "Unreachable"
+    assert error.maybe_applied is False
 
 
 async def test_a_long_poll_outlasts_the_per_attempt_timeout(no_credentials: None) -> None:
@@ -255,11 +254,10 @@ async def test_error_answers_keep_their_code_status_and_retry_rule(
             writer.write(_answer(body, status=status))
 
     async with serving(refuse) as (client, requests):
-        with pytest.raises(SqsError) as caught:
-            await _send(client)
-    assert caught.value.code == code
-    assert caught.value.status == int(status.split()[0])
-    assert caught.value.maybe_applied is maybe_applied
+        error = await _failure(client)
+    assert error.code == code
+    assert error.status == int(status.split()[0])
+    assert error.maybe_applied is maybe_applied
     assert len(requests) == attempts
 
 
@@ -285,9 +283,8 @@ async def test_a_success_whose_answer_is_not_json_may_have_been_applied(
         await asyncio.sleep(1)
 
     async with serving(garble) as (client, requests):
-        with pytest.raises(SqsError) as caught:
-            await _send(client)
-    assert (caught.value.code, caught.value.maybe_applied) == ("InvalidResponse", True)
+        error = await _failure(client)
+    assert (error.code, error.maybe_applied) == ("InvalidResponse", True)
     assert len(requests) == 1  # processed: not sent again
 
 
@@ -484,11 +481,10 @@ async def test_https_with_aws_ca_bundle_and_a_failed_handshake_was_never_sent(
         monkeypatch.delenv("AWS_CA_BUNDLE")
         untrusted = SqsJsonClient(endpoint, "us-east-1", timeout_seconds=2.0)
         try:
-            with pytest.raises(SqsError) as caught:
-                await _send(untrusted)
+            error = await _failure(untrusted)
         finally:
             await untrusted.aclose()
-        assert (caught.value.code, caught.value.maybe_applied) == ("Unreachable", False)
+        assert (error.code, error.maybe_applied) == ("Unreachable", False)
         assert len(seen) == 1
     finally:
         server.close()

@@ -17,7 +17,14 @@ from functools import partial
 import pytest
 from braintree.exceptions.http import connection_error as bt_conn
 from braintree.exceptions.http import timeout_error as bt_timeout
-from raw_http_server import Handler, counting_handler, http_answer, raw_server, read_request
+from raw_http_server import (
+    Handler,
+    counting_handler,
+    http_answer,
+    raw_server,
+    read_request,
+    refused_port,
+)
 
 from gateway.async_transport import SdkHttp
 from gateway.error_mapping import classify
@@ -127,10 +134,7 @@ async def test_a_late_answer_is_never_read_by_the_next_call() -> None:
 
 
 async def test_a_refused_connection_is_transient_because_nothing_was_sent() -> None:
-    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    server.close()
-    await server.wait_closed()
+    port = await refused_port()
     client = SdkHttp(Origin("127.0.0.1", port, None), max_connections=1,
                      connect_timeout=1.0, read_timeout=1.0)
     with pytest.raises(bt_conn.ConnectionError) as caught:
