@@ -8,7 +8,6 @@ import platform
 import statistics
 import time
 import urllib.request
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,22 +27,29 @@ def machine() -> dict[str, Any]:
     }
 
 
-def calibration_ms(clock: Callable[[], float] = time.perf_counter) -> float:
-    """Milliseconds one core takes for a fixed pure-Python loop (median of three).
+def calibration_wall_and_cpu_ms() -> tuple[float, float]:
+    """Milliseconds one core takes for a fixed pure-Python loop (median of three), in wall
+    time and in the loop's CPU time, from the same runs.
 
     This machine's speed drifts by up to 2x from minute to minute (a shared VM): the same
     loop took 224-408 ms on an idle machine within one minute. Each benchmark records
     this figure before and after its run so a reader can tell a slow period from a slow
-    change. With `clock=time.process_time` it is the loop's CPU time, which other
-    processes on the cores do not inflate: the speed of the cores alone."""
-    runs = []
+    change. The CPU time is what other processes on the cores do not inflate: the speed
+    of the cores alone; where the two part, something else was running."""
+    walls, cpus = [], []
     for _ in range(3):
-        began = clock()
+        began, began_cpu = time.perf_counter(), time.process_time()
         total = 0
         for i in range(1_000_000):
             total += i * i
-        runs.append((clock() - began) * 1000)
-    return round(statistics.median(runs), 1)
+        walls.append((time.perf_counter() - began) * 1000)
+        cpus.append((time.process_time() - began_cpu) * 1000)
+    return round(statistics.median(walls), 1), round(statistics.median(cpus), 1)
+
+
+def calibration_ms() -> float:
+    """The calibration's wall time (`calibration_wall_and_cpu_ms`)."""
+    return calibration_wall_and_cpu_ms()[0]
 
 
 def percentile(values: list[float], pct: float) -> float:

@@ -30,6 +30,7 @@ import typer
 from api_edge.http_common import INTERNAL
 from devstack.bench.common import (
     calibration_ms,
+    calibration_wall_and_cpu_ms,
     cpu_seconds,
     emit,
     histogram_totals,
@@ -230,8 +231,8 @@ def _run(issuer: DevIssuer, sqs: ElasticMQServer, procs: list[ManagedProcess], r
     pids = {proc.name: proc.pid for proc in procs}
     pids |= {"elasticmq": sqs.process.pid if sqs.process else 0,
              "load_generator": os.getpid()}
-    calibration = [calibration_ms()]
-    calibration_cpu = [calibration_ms(time.process_time)]
+    wall, cpu = calibration_wall_and_cpu_ms()
+    calibration, calibration_cpu = [wall], [cpu]
     cpu_before = {name: cpu_seconds(pid, children=False) for name, pid in pids.items() if pid}
     server_before = _server_times(ops_port, b_port)
     # Sampled from outside (--nonblocking): the profilers' own CPU is their processes',
@@ -244,8 +245,9 @@ def _run(issuer: DevIssuer, sqs: ElasticMQServer, procs: list[ManagedProcess], r
                           / max(1, figures["requests"]), 3)
               for name, used in cpu_before.items()}
     server_after = _server_times(ops_port, b_port)
-    calibration.append(calibration_ms())
-    calibration_cpu.append(calibration_ms(time.process_time))
+    wall, cpu = calibration_wall_and_cpu_ms()
+    calibration.append(wall)
+    calibration_cpu.append(cpu)
     time.sleep(1.0)
     enqueued = _queue_depth(sqs.endpoint_url) - before
     return {

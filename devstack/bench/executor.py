@@ -22,7 +22,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from devstack.bench.common import (
-    calibration_ms,
+    calibration_wall_and_cpu_ms,
     cpu_seconds,
     emit,
     histogram_totals,
@@ -213,8 +213,8 @@ def run_executor_bench(latency_ms: float, in_flight: int, requests: int,
                         "simulator": [sim.process.pid],
                         "kafka": [kafka.process.pid] if kafka.process else []}
                 before = {k: sum(cpu_seconds(p) for p in v) for k, v in pids.items()}
-                calibration = [calibration_ms()]
-                calibration_cpu = [calibration_ms(time.process_time)]
+                wall, cpu = calibration_wall_and_cpu_ms()
+                calibration, calibration_cpu = [wall], [cpu]
                 profiler = (Profiler(pids["worker"][0], profile_path).start()
                             if profile_path is not None else None)
                 try:
@@ -223,8 +223,9 @@ def run_executor_bench(latency_ms: float, in_flight: int, requests: int,
                     profile = profiler.stop() if profiler is not None else None
                 if profile is not None:
                     figures["worker_profile"] = profile
-                calibration.append(calibration_ms())
-                calibration_cpu.append(calibration_ms(time.process_time))
+                wall, cpu = calibration_wall_and_cpu_ms()
+                calibration.append(wall)
+                calibration_cpu.append(cpu)
                 figures["calibration_ms_before_after"] = calibration
                 figures["calibration_cpu_ms_before_after"] = calibration_cpu
                 figures["cpu_ms_per_payment"] = {
